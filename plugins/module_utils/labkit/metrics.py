@@ -1,0 +1,394 @@
+"""The metrics of DESIGN §4, each defined once, and analyse() over run records.
+
+Every formula is a small pure function; analyse() only groups runs, picks the
+reference and calls them. Results are plain floats/ints/None/bool so that they
+serialise to JSON and CSV unchanged.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from . import stats
+
+MODE_ORDER = {"baseline": 0, "strong": 1, "weak": 2, "legacy": 3}
+CV_WARNING_THRESHOLD = 0.10
+BOOTSTRAP_SEED = 0
+BASELINE_DESCRIPTION = {
+    "transcode": "one plain ffmpeg process",
+    "pi": "one plain single-process run",
+}
+
+Run = Mapping[str, Any]
+Row = dict[str, Any]
+
+
+# --- §4 formulas -----------------------------------------------------------
+
+
+def speedup(t_reference: float | None, t_n: float | None) -> float | None:
+    """Strong-scaling speed-up S(N) = T(1) / T(N); None when either time is missing or T(N) <= 0."""
+    if t_reference is None or t_n is None or t_n <= 0:
+        return None
+    return t_reference / t_n
+
+
+def efficiency(speedup_value: float | None, workers: int) -> float | None:
+    """Parallel efficiency E = S / N."""
+    if speedup_value is None or workers <= 0:
+        return None
+    return speedup_value / workers
+
+
+def karp_flatt(speedup_value: float | None, workers: int) -> float | None:
+    """Karp–Flatt experimentally determined serial fraction e = (1/S − 1/N) / (1 − 1/N), N > 1 only."""
+    if speedup_value is None or speedup_value <= 0 or workers <= 1:
+        return None
+    return (1 / speedup_value - 1 / workers) / (1 - 1 / workers)
+
+
+def amdahl_fit(ns: Sequence[int], times: Sequence[float]) -> dict[str, Any] | None:
+    """Least-squares fit of T(N) = a + b/N.
+
+    Linear regression of T on x = 1/N. a is the time no number of workers
+    removes, b the perfectly divisible part, so f = a/(a+b) is the serial
+    fraction and S_max = 1/f the speed-up limit. f and S_max are returned raw
+    (f may be negative when noise makes a < 0; S_max is then None); callers
+    decide how to present that. None with fewer than 2 distinct N.
+    """
+    if len(ns) != len(times):
+        raise ValueError("amdahl_fit needs one time per N")
+    if len(set(ns)) < 2:
+        return None
+    xs = [1 / n for n in ns]
+    x_mean = statistics.fmean(xs)
+    y_mean = statistics.fmean(times)
+    sxx = sum((x - x_mean) ** 2 for x in xs)
+    sxy = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, times))
+    b = sxy / sxx
+    a = y_mean - b * x_mean
+    total = a + b  # the fitted T(1)
+    serial_fraction = a / total if total > 0 else None
+    s_max = 1 / serial_fraction if serial_fraction is not None and serial_fraction > 0 else None
+    ss_tot = sum((y - y_mean) ** 2 for y in times)
+    ss_res = sum((y - (a + b * x)) ** 2 for x, y in zip(xs, times))
+    r_squared = 1 - ss_res / ss_tot if ss_tot > 0 else None
+    return {
+        "a": a,
+        "b": b,
+        "serial_fraction": serial_fraction,
+        "s_max": s_max,
+        "r_squared": r_squared,
+    }
+
+
+def amdahl_time(a: float, b: float, workers: float) -> float:
+    """The fitted model's time at N workers: a + b/N (for drawing the fit line)."""
+    return a + b / workers
+
+
+def weak_efficiency(t_1: float | None, t_n: float | None) -> float | None:
+    """Weak-scaling efficiency E_w = T(1, W1) / T(N, N·W1)."""
+    return speedup(t_1, t_n)  # the same ratio of times; the work differs by design
+
+
+def scaled_speedup(workers: int, weak_efficiency_value: float | None) -> float | None:
+    """Gustafson scaled speed-up S_s = N · E_w."""
+    if weak_efficiency_value is None:
+        return None
+    return workers * weak_efficiency_value
+
+
+def load_balance(compute_times: Sequence[float]) -> float | None:
+    """LB = mean(t_i) / max(t_i): 1.0 when every worker computed equally long."""
+    if not compute_times:
+        return None
+    longest = max(compute_times)
+    if longest <= 0:
+        return None
+    return statistics.fmean(compute_times) / longest
+
+
+def overhead_share(t_e2e: float | None, compute_times: Sequence[float]) -> float | None:
+    """(T_e2e − max t_i) / T_e2e: the part of the makespan not spent computing."""
+    if t_e2e is None or t_e2e <= 0 or not compute_times:
+        return None
+    return (t_e2e - max(compute_times)) / t_e2e
+
+
+def throughput(total_work: float | None, total_time: float | None) -> float | None:
+    """Total work over total time. Across runs pass sums: never average per-run rates."""
+    if total_work is None or total_time is None or total_time <= 0:
+        return None
+    return total_work / total_time
+
+
+def pi_accuracy(inside: int, samples: int) -> dict[str, float | None]:
+    """π̂ = 4·inside/samples against the Monte Carlo standard error 4·√(p(1−p)/n), p = π/4.
+
+    z = |π̂ − π| / standard error: |z| around 1 is what sampling noise gives,
+    |z| > 3 points at a broken generator or kernel.
+    """
+    if samples <= 0:
+        raise ValueError(f"samples must be positive, got {samples}")
+    estimate = 4 * inside / samples
+    p = math.pi / 4
+    standard_error = 4 * math.sqrt(p * (1 - p) / samples)
+    abs_error = abs(estimate - math.pi)
+    return {
+        "estimate": estimate,
+        "abs_error": abs_error,
+        "standard_error": standard_error,
+        "z": abs_error / standard_error,
+    }
+
+
+def throughput_vs_reference(workers: int, t_reference: float | None, t_n: float | None) -> float | None:
+    """N·T_ref / T(N): throughput of N workers that each did the reference's full work.
+
+    The cluster finished N× the reference's work in T(N); the reference would
+    need N·T_ref for it. This is the figure seed 001 reads backwards.
+    """
+    if t_reference is None or t_n is None or t_n <= 0:
+        return None
+    return workers * t_reference / t_n
+
+
+# --- per-run figures ---------------------------------------------------------
+
+
+def run_compute_times(run: Run) -> list[float]:
+    """compute_s of every worker result of a run that has one."""
+    return [float(r["compute_s"]) for r in run.get("results") or [] if r.get("compute_s") is not None]
+
+
+def run_span_s(run: Run) -> float | None:
+    """T_span = max(t_end_ns) − min(t_start_ns) over the run's results, in seconds."""
+    results = [r for r in run.get("results") or [] if r.get("t_start_ns") is not None and r.get("t_end_ns") is not None]
+    if not results:
+        return None
+    return (max(int(r["t_end_ns"]) for r in results) - min(int(r["t_start_ns"]) for r in results)) / 1e9
+
+
+def _median_or_none(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return stats.median(present) if present else None
+
+
+# --- analyse ---------------------------------------------------------------
+
+
+def _measured(runs: Iterable[Run]) -> list[Run]:
+    """Runs that count: the warm-up is kept in the data but excluded from every statistic."""
+    return [r for r in runs if not r.get("warmup", False)]
+
+
+def _times(runs: Sequence[Run]) -> list[float]:
+    return [float(r["t_e2e_s"]) for r in runs]
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _strong_reference(workload: str, groups: Mapping[tuple[str, str, int], list[Run]]) -> tuple[list[float], str] | None:
+    """Times and description of T(1) for strong scaling: the baseline if any, else strong N=1."""
+    baseline_keys = sorted(k for k in groups if k[0] == workload and k[1] == "baseline")
+    for key in baseline_keys:  # smallest N first; a baseline is one process
+        measured = _measured(groups[key])
+        if measured:
+            what = BASELINE_DESCRIPTION.get(workload, "one plain process")
+            return _times(measured), f"baseline ({what}), median of {_plural(len(measured), 'run')}"
+    measured = _measured(groups.get((workload, "strong", 1), []))
+    if measured:
+        return _times(measured), f"strong N=1, median of {_plural(len(measured), 'run')}"
+    return None
+
+
+def _weak_reference(workload: str, groups: Mapping[tuple[str, str, int], list[Run]]) -> tuple[list[float], str] | None:
+    measured = _measured(groups.get((workload, "weak", 1), []))
+    if measured:
+        return _times(measured), f"weak N=1 (same work per worker), median of {_plural(len(measured), 'run')}"
+    return None
+
+
+def _ratio_ci(
+    reference_times: Sequence[float], point_times: Sequence[float], factor: float, resamples: int, seed: int
+) -> tuple[float | None, float | None]:
+    """Bootstrap interval of factor · median(reference) / median(point), both sides resampled."""
+
+    def scaled_ratio(reference: Sequence[float], point: Sequence[float]) -> float | None:
+        ratio = stats.ratio_of_medians(reference, point)
+        return None if ratio is None else factor * ratio
+
+    interval = stats.bootstrap_ci([reference_times, point_times], scaled_ratio, resamples=resamples, seed=seed)
+    return (None, None) if interval is None else interval
+
+
+def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, list[str], list[str]]:
+    """The mode-independent part of a summary row, its outlier run_ids and warnings."""
+    workload, mode, workers = key
+    measured = _measured(runs)
+    warnings: list[str] = []
+    label = f"{workload} {mode} N={workers}"
+    row: Row = {
+        "workload": workload,
+        "mode": mode,
+        "workers": workers,
+        "runs": len(measured),
+        "t_median_s": None,
+        "t_mad_s": None,
+        "t_min_s": None,
+        "t_max_s": None,
+        "speedup": None,
+        "speedup_ci_low": None,
+        "speedup_ci_high": None,
+        "efficiency": None,
+        "karp_flatt": None,
+        "load_balance": None,
+        "throughput": None,
+        "valid": all(not r.get("throttled", False) and r.get("valid", True) for r in measured),
+        "t_span_median_s": None,
+        "overhead_share": None,
+        "cv": None,
+        "outliers": 0,
+        "oversubscribed": any(bool(r.get("oversubscribed", False)) for r in runs),
+        "speedup_reference": None,
+    }
+    if not measured:
+        warnings.append(f"{label}: only warm-up runs, no measured repetition; run more repetitions")
+        return row, [], warnings
+
+    times = _times(measured)
+    row.update(
+        t_median_s=stats.median(times),
+        t_mad_s=stats.mad(times),
+        t_min_s=min(times),
+        t_max_s=max(times),
+        cv=stats.coefficient_of_variation(times),
+        t_span_median_s=_median_or_none(run_span_s(r) for r in measured),
+        load_balance=_median_or_none(load_balance(run_compute_times(r)) for r in measured),
+        overhead_share=_median_or_none(
+            overhead_share(float(r["t_e2e_s"]), run_compute_times(r)) for r in measured
+        ),
+    )
+    works = [r.get("work") for r in measured]
+    if all(w is not None for w in works):
+        row["throughput"] = throughput(float(sum(works)), float(sum(times)))
+
+    outlier_ids = [str(measured[i].get("run_id")) for i in stats.outlier_indices(times)]
+    row["outliers"] = len(outlier_ids)
+    if row["cv"] is not None and row["cv"] > CV_WARNING_THRESHOLD:
+        warnings.append(
+            f"{label}: times vary by {row['cv']:.0%} (coefficient of variation above "
+            f"{CV_WARNING_THRESHOLD:.0%}); run more repetitions or use a quieter machine"
+        )
+    if not row["valid"]:
+        warnings.append(f"{label}: a run was throttled or marked invalid; its figures are not trustworthy")
+    if row["oversubscribed"]:
+        warnings.append(f"{label}: more workers than cores available (oversubscribed)")
+    return row, outlier_ids, warnings
+
+
+def _fit_amdahl(workload: str, strong_rows: Sequence[Row]) -> tuple[dict[str, Any] | None, list[str]]:
+    points = [(r["workers"], r["t_median_s"]) for r in strong_rows if r["t_median_s"] is not None]
+    fit = amdahl_fit([n for n, _ in points], [t for _, t in points])
+    if fit is None:
+        return None, []
+    warnings: list[str] = []
+    result = {"workload": workload, **fit, "points": [[n, t] for n, t in points]}
+    if fit["a"] < 0:
+        # Noise (or superlinear cache effects) can push the intercept below 0;
+        # a negative serial fraction means nothing, so f is shown as 0, no limit.
+        result["serial_fraction"] = 0.0
+        result["s_max"] = None
+        warnings.append(
+            f"{workload} Amdahl fit: negative serial time a = {fit['a']:.4g} s (noise or superlinear "
+            "effects); serial fraction shown as 0 and no speed-up limit"
+        )
+    elif fit["b"] <= 0:
+        warnings.append(
+            f"{workload} Amdahl fit: time does not fall with N (b = {fit['b']:.4g} s); "
+            "adding workers did not help"
+        )
+    return result, warnings
+
+
+def analyse(
+    runs: Sequence[Run],
+    *,
+    bootstrap_resamples: int = 2000,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, Any]:
+    """Summarise run records (docs/ARCHITECTURE.md) into rows, an Amdahl fit and warnings.
+
+    Returns {"summary": [row...], "amdahl": {...} | None, "amdahl_by_workload":
+    {workload: fit}, "warnings": [str...], "outliers": [run_id...]}. "amdahl" is
+    the fit of the first workload (a report covers one workload).
+    """
+    groups: dict[tuple[str, str, int], list[Run]] = {}
+    for run in runs:
+        key = (str(run["workload"]), str(run["mode"]), int(run["workers"]))
+        groups.setdefault(key, []).append(run)
+
+    summary: list[Row] = []
+    warnings: list[str] = []
+    outliers: list[str] = []
+    ordered = sorted(groups, key=lambda k: (k[0], MODE_ORDER.get(k[1], len(MODE_ORDER)), k[1], k[2]))
+    workloads = sorted({k[0] for k in groups})
+    strong_ref = {w: _strong_reference(w, groups) for w in workloads}
+    weak_ref = {w: _weak_reference(w, groups) for w in workloads}
+    missing_reference_warned: set[tuple[str, str]] = set()
+
+    for key in ordered:
+        workload, mode, workers = key
+        row, point_outliers, point_warnings = _point_row(key, groups[key])
+        warnings.extend(point_warnings)
+        outliers.extend(point_outliers)
+        summary.append(row)
+        if row["t_median_s"] is None or mode not in ("strong", "weak"):
+            # Baselines are the reference, not a scaled point; legacy pods each
+            # did the full work (see the legacy block), so no S(N) either.
+            continue
+        reference = strong_ref[workload] if mode == "strong" else weak_ref[workload]
+        if reference is None:
+            if (workload, mode) not in missing_reference_warned:
+                missing_reference_warned.add((workload, mode))
+                what = "baseline runs or strong runs at N=1" if mode == "strong" else "weak runs at N=1"
+                warnings.append(
+                    f"{workload} {mode}: no reference time T(1) ({what} missing), so speed-up, efficiency "
+                    f"and their interval are empty; include 1 in the worker counts and run again"
+                )
+            continue
+        reference_times, description = reference
+        ratio = speedup(stats.median(reference_times), row["t_median_s"])
+        factor = float(workers) if mode == "weak" else 1.0
+        point_times = _times(_measured(groups[key]))
+        low, high = _ratio_ci(reference_times, point_times, factor, bootstrap_resamples, seed)
+        if mode == "strong":
+            row["speedup"] = ratio
+            row["efficiency"] = efficiency(ratio, workers)
+            row["karp_flatt"] = karp_flatt(ratio, workers)
+        else:
+            row["efficiency"] = weak_efficiency(stats.median(reference_times), row["t_median_s"])
+            row["speedup"] = scaled_speedup(workers, row["efficiency"])
+        row["speedup_ci_low"], row["speedup_ci_high"] = low, high
+        row["speedup_reference"] = description
+
+    amdahl_by_workload: dict[str, Any] = {}
+    for workload in workloads:
+        strong_rows = [r for r in summary if r["workload"] == workload and r["mode"] == "strong"]
+        fit, fit_warnings = _fit_amdahl(workload, strong_rows)
+        warnings.extend(fit_warnings)
+        if fit is not None:
+            amdahl_by_workload[workload] = fit
+
+    return {
+        "summary": summary,
+        "amdahl": next(iter(amdahl_by_workload.values()), None),
+        "amdahl_by_workload": amdahl_by_workload,
+        "warnings": warnings,
+        "outliers": outliers,
+    }
