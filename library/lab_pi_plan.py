@@ -1,0 +1,101 @@
+#!/usr/bin/python
+"""Validate the π experiment's parameters and plan its runs (thin wrapper over labkit.pi_plan)."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lab_pi_plan
+short_description: Validate Monte Carlo π parameters and plan the runs
+description:
+  - Checks every user parameter of C(bench-pi.yml) and fails with a message naming
+    the first unusable one, before anything runs.
+  - Returns the validated parameters and the runs in execution order (shuffled
+    repetitions, warm-up first), each with the argument lists of its workers.
+options:
+  raw:
+    description: The user's parameters as given (pi_samples, pi_samples_per_worker,
+      pi_workers, pi_repetitions, pi_kernel, pi_scaling, pi_seed, pi_warmup);
+      empty or missing values take the defaults.
+    type: dict
+    required: true
+  experiment_id:
+    description: Prefix of every run_id, unique per experiment.
+    type: str
+    required: true
+  python:
+    description: Interpreter that runs the workers.
+    type: path
+    required: true
+  worker_path:
+    description: Path of pi_worker.py as the workers will see it.
+    type: str
+    required: true
+  cores:
+    description: CPU cores available to the workers; counted on the controller when omitted.
+    type: int
+author: Pi cluster lab
+"""
+
+EXAMPLES = r"""
+- name: Plan the runs
+  lab_pi_plan:
+    raw: {pi_workers: "1,2", pi_samples: 20000000}
+    experiment_id: pi-20261125-101500
+    python: "{{ ansible_playbook_python }}"
+    worker_path: "{{ playbook_dir }}/plugins/workers/pi_worker.py"
+"""
+
+RETURN = r"""
+parameters:
+  description: The validated parameters, defaults filled in.
+  type: dict
+  returned: success
+runs:
+  description: The planned runs in execution order, each with C(commands).
+  type: list
+  returned: success
+lab_progress:
+  description: One line summarising the plan.
+  type: str
+  returned: success
+"""
+
+import os
+import subprocess
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.labkit.params import ParameterError
+from ansible.module_utils.labkit.pi_plan import plan
+
+
+def numpy_importable(python: str) -> bool:
+    probe = subprocess.run([python, "-c", "import numpy"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "raw": {"type": "dict", "required": True},
+            "experiment_id": {"type": "str", "required": True},
+            "python": {"type": "path", "required": True},
+            "worker_path": {"type": "str", "required": True},
+            "cores": {"type": "int"},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    cores = p["cores"] or len(os.sched_getaffinity(0))
+    try:
+        result = plan(p["raw"], cores=cores, numpy_available=numpy_importable(p["python"]),
+                      experiment_id=p["experiment_id"], python=p["python"], worker_path=p["worker_path"])
+    except ParameterError as err:
+        module.fail_json(msg=f"Invalid parameter: {err}")
+    params = result["parameters"]
+    runs = result["runs"]
+    progress = (f"plan: {len(runs)} runs ({', '.join(params['modes'])} scaling, N in {params['workers']}, "
+                f"{params['repetitions']} repetitions, kernel {params['kernel']}, {cores} cores)")
+    module.exit_json(changed=False, lab_progress=progress, **result)
+
+
+if __name__ == "__main__":
+    main()

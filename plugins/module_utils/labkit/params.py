@@ -1,0 +1,86 @@
+"""Validation of user-supplied (-e) parameters, with messages that name the value.
+
+Values arrive from Ansible as strings, numbers, lists or booleans; each parser
+accepts the forms a person would type and raises ParameterError otherwise.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+class ParameterError(ValueError):
+    """A parameter the user set is unusable; the message says which and why."""
+
+
+_INT_TEXT = re.compile(r"^[+-]?\d[\d_]*$")
+_FLOAT_TEXT = re.compile(r"^[+-]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """A whole number in [minimum, maximum]; accepts 10, "10", "1_000_000", "1e6" (if whole)."""
+    number: int
+    if isinstance(value, bool):
+        raise ParameterError(f"{name}={value!r} is not a whole number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _INT_TEXT.match(value.strip()):
+        number = int(value.strip().replace("_", ""))
+    elif isinstance(value, str) and _FLOAT_TEXT.match(value.strip()) and float(value).is_integer():
+        number = int(float(value))
+    else:
+        raise ParameterError(f"{name}={value!r} is not a whole number")
+    if number < minimum:
+        raise ParameterError(f"{name}={value!r} must be at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise ParameterError(f"{name}={value!r} must be at most {maximum}")
+    return number
+
+
+def parse_positive_float(name: str, value: Any) -> float:
+    """A number > 0 (seconds, for instance)."""
+    if isinstance(value, bool):
+        raise ParameterError(f"{name}={value!r} is not a number")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
+        number = float(value.strip().replace("_", ""))
+    else:
+        raise ParameterError(f"{name}={value!r} is not a number")
+    if not number > 0 or number == float("inf"):
+        raise ParameterError(f"{name}={value!r} must be a positive number")
+    return number
+
+
+def parse_int_list(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> list[int]:
+    """A list of whole numbers: [1, 2, 4], "1,2,4", "1 2 4" or a single 4; sorted, duplicates removed."""
+    items: list[Any]
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    elif isinstance(value, str):
+        items = [part for part in re.split(r"[,\s]+", value.strip().strip("[]")) if part]
+    else:
+        items = [value]
+    if not items:
+        raise ParameterError(f"{name}={value!r} is empty; give at least one number, e.g. 1,2,4")
+    return sorted({parse_int(name, item, minimum=minimum, maximum=maximum) for item in items})
+
+
+def parse_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise ParameterError(f"{name}={value!r} is not one of: {', '.join(choices)}")
+    return text
+
+
+def parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on", "y"):
+        return True
+    if text in ("0", "false", "no", "off", "n", ""):
+        return False
+    raise ParameterError(f"{name}={value!r} is not true or false")

@@ -1,0 +1,157 @@
+"""Planning the Monte Carlo π scaling experiment: validated parameters → ordered runs.
+
+A run is one (mode, N, repetition) point executed once (docs/ARCHITECTURE.md).
+Strong scaling splits a fixed total W over N workers; weak scaling gives each
+of N workers a fixed W₁. Repetitions run in a shuffled order so that drift
+(heat, background load) spreads over every N instead of biasing one; one
+warm-up run goes first, flagged and kept, but left out of the statistics.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .params import ParameterError, parse_bool, parse_choice, parse_int, parse_int_list
+
+KERNELS = ("python", "numpy")
+SCALINGS = ("strong", "weak", "both")
+# Beyond this many workers per core the local backend measures the scheduler, not the work.
+MAX_WORKERS_PER_CORE = 8
+MAX_SAMPLES = 10**13
+MAX_REPETITIONS = 100
+# Default totals give about a second per strong-scaling point on one core.
+DEFAULT_SAMPLES = {"numpy": 100_000_000, "python": 10_000_000}
+
+
+@dataclass(frozen=True)
+class PiParameters:
+    samples: int
+    samples_per_worker: int
+    workers: list[int]
+    repetitions: int
+    kernel: str
+    scaling: str
+    seed: int
+    warmup: bool
+    cores: int
+
+    @property
+    def modes(self) -> list[str]:
+        return ["strong", "weak"] if self.scaling == "both" else [self.scaling]
+
+
+@dataclass
+class PlannedRun:
+    run_id: str
+    workload: str
+    mode: str
+    workers: int
+    repetition: int
+    warmup: bool
+    order: int
+    work: int
+    seed: int
+    oversubscribed: bool
+    label: str = ""
+    commands: list[list[str]] = field(default_factory=list)
+
+
+def default_workers(cores: int) -> list[int]:
+    """1, 2, 4, … up to the core count, and the core count itself."""
+    counts = {1, cores}
+    n = 2
+    while n < cores:
+        counts.add(n)
+        n *= 2
+    return sorted(counts)
+
+
+def validate(raw: dict[str, Any], cores: int, numpy_available: bool) -> PiParameters:
+    """Check every user parameter; raise ParameterError naming the first bad one."""
+    if cores < 1:
+        raise ParameterError(f"cores={cores!r}: could not count the controller's CPU cores")
+
+    def given(name: str) -> bool:
+        return raw.get(name) not in (None, "")
+
+    kernel = parse_choice("pi_kernel", raw["pi_kernel"], KERNELS) if given("pi_kernel") else (
+        "numpy" if numpy_available else "python")
+    if kernel == "numpy" and not numpy_available:
+        raise ParameterError("pi_kernel='numpy' but numpy is not installed for the controller's Python; "
+                             "use -e pi_kernel=python or run ./lab setup")
+    max_workers = MAX_WORKERS_PER_CORE * cores
+    workers = (parse_int_list("pi_workers", raw["pi_workers"], minimum=1, maximum=max_workers)
+               if given("pi_workers") else default_workers(cores))
+    samples = (parse_int("pi_samples", raw["pi_samples"], minimum=1, maximum=MAX_SAMPLES)
+               if given("pi_samples") else DEFAULT_SAMPLES[kernel])
+    if samples < max(workers):
+        raise ParameterError(f"pi_samples={raw.get('pi_samples')!r} is smaller than the largest worker count "
+                             f"({max(workers)}): every worker needs at least one sample")
+    per_worker = (parse_int("pi_samples_per_worker", raw["pi_samples_per_worker"], minimum=1,
+                            maximum=MAX_SAMPLES) if given("pi_samples_per_worker")
+                  else max(1, samples // max(workers)))
+    return PiParameters(
+        samples=samples,
+        samples_per_worker=per_worker,
+        workers=workers,
+        repetitions=(parse_int("pi_repetitions", raw["pi_repetitions"], minimum=1, maximum=MAX_REPETITIONS)
+                     if given("pi_repetitions") else 3),
+        kernel=kernel,
+        scaling=parse_choice("pi_scaling", raw["pi_scaling"], SCALINGS) if given("pi_scaling") else "both",
+        seed=parse_int("pi_seed", raw["pi_seed"], minimum=0) if given("pi_seed") else 20251125,
+        warmup=parse_bool("pi_warmup", raw["pi_warmup"]) if given("pi_warmup") else True,
+        cores=cores,
+    )
+
+
+def run_work(params: PiParameters, mode: str, workers: int) -> int:
+    """Total samples of one run: fixed W for strong, N·W₁ for weak."""
+    return params.samples if mode == "strong" else workers * params.samples_per_worker
+
+
+def plan_runs(params: PiParameters, experiment_id: str) -> list[PlannedRun]:
+    """Every run of the experiment in execution order, warm-up first."""
+    points = [(mode, n, rep) for mode in params.modes for n in params.workers
+              for rep in range(1, params.repetitions + 1)]
+    random.Random(params.seed).shuffle(points)
+    if params.warmup:
+        points.insert(0, (params.modes[0], max(params.workers), 0))
+    runs = []
+    total = len(points)
+    for order, (mode, n, rep) in enumerate(points, start=1):
+        warmup = rep == 0
+        run_id = f"{experiment_id}-{mode}-n{n}-" + ("warmup" if warmup else f"r{rep}")
+        rep_text = "warm-up" if warmup else f"rep {rep}/{params.repetitions}"
+        runs.append(PlannedRun(
+            run_id=run_id,
+            workload="pi",
+            mode=mode,
+            workers=n,
+            repetition=rep,
+            warmup=warmup,
+            order=order,
+            work=run_work(params, mode, n),
+            seed=params.seed + order,
+            oversubscribed=n > params.cores,
+            label=f"[{order}/{total}] {mode} N={n} {rep_text}",
+        ))
+    return runs
+
+
+def worker_commands(run: PlannedRun, python: str, worker_path: str, kernel: str) -> list[list[str]]:
+    """One argument list per worker of the run (no shell anywhere)."""
+    return [[python, worker_path, "--index", str(i), "--count", str(run.workers),
+             "--samples", str(run.work), "--seed", str(run.seed), "--run-id", run.run_id,
+             "--kernel", kernel] for i in range(run.workers)]
+
+
+def plan(raw: dict[str, Any], *, cores: int, numpy_available: bool, experiment_id: str,
+         python: str, worker_path: str) -> dict[str, Any]:
+    """Validated parameters and the ordered runs, each with its worker command lines."""
+    params = validate(raw, cores, numpy_available)
+    runs = plan_runs(params, experiment_id)
+    for run in runs:
+        run.commands = worker_commands(run, python, worker_path, params.kernel)
+    return {"parameters": asdict(params) | {"modes": params.modes},
+            "runs": [asdict(run) for run in runs]}
