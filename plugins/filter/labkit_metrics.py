@@ -49,9 +49,13 @@ def lab_parse_results(text: str | Sequence[str]) -> dict[str, Any]:
     return results.parse_result_lines(_plain(text)).as_dict()
 
 
-def lab_analyse(runs: Sequence[Mapping[str, Any]], bootstrap_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+def lab_analyse(
+    runs: Sequence[Mapping[str, Any]], bootstrap_resamples: int = 2000, seed: int = 0, only_valid: bool = False
+) -> dict[str, Any]:
     """Run records -> {summary, amdahl, amdahl_by_workload, warnings, outliers}."""
-    return metrics.analyse(_plain(runs), bootstrap_resamples=int(bootstrap_resamples), seed=int(seed))
+    return metrics.analyse(
+        _plain(runs), bootstrap_resamples=int(bootstrap_resamples), seed=int(seed), only_valid=bool(only_valid)
+    )
 
 
 def lab_legacy_block(records: Sequence[Mapping[str, Any]], reference_s: Any = None) -> dict[str, Any]:

@@ -173,6 +173,7 @@ def test_analyse_rows_have_exact_fields_and_are_json():
     analysis = metrics.analyse(strong_pi_runs())
     for row in analysis["summary"]:
         assert list(row) == STABLE_FIELDS + EXTRA_FIELDS
+    assert list(metrics.SUMMARY_FIELDS) == STABLE_FIELDS + EXTRA_FIELDS
     text = json.dumps(analysis, allow_nan=False)
     assert json.loads(text)["summary"][0]["workers"] == 1
 
@@ -274,6 +275,21 @@ def test_analyse_validity_and_oversubscription():
     assert eight["oversubscribed"] is True
     assert row_of(analysis, "strong", 1)["valid"] is True
     assert any("N=8" in w and "throttled" in w for w in analysis["warnings"])
+
+
+def test_analyse_only_valid_shows_figures_without_throttled_runs():
+    runs = series("pi", "strong", 1, [10.0, 10.0]) + [
+        run("pi", "strong", 2, 1, 5.0),
+        run("pi", "strong", 2, 2, 5.2),
+        run("pi", "strong", 2, 3, 9.0, throttled=True),
+    ]
+    all_runs = row_of(metrics.analyse(runs), "strong", 2)
+    # median(5.0, 5.2, 9.0) = 5.2 -> S = 10/5.2 ; the row is marked invalid
+    assert all_runs["runs"] == 3 and all_runs["t_median_s"] == 5.2 and all_runs["valid"] is False
+    valid_only = row_of(metrics.analyse(runs, only_valid=True), "strong", 2)
+    # median(5.0, 5.2) = 5.1 -> S = 10/5.1
+    assert valid_only["runs"] == 2 and valid_only["valid"] is True
+    assert valid_only["speedup"] == pytest.approx(10 / 5.1)
 
 
 def test_analyse_ci_needs_two_runs_each_side():

@@ -15,6 +15,15 @@ from . import stats
 
 MODE_ORDER = {"baseline": 0, "strong": 1, "weak": 2, "legacy": 3}
 CV_WARNING_THRESHOLD = 0.10
+# DESIGN §5: the summary fields other tools read, then the extra ones, in row order.
+STABLE_SUMMARY_FIELDS = (
+    "workload", "mode", "workers", "runs", "t_median_s", "t_mad_s", "t_min_s", "t_max_s",
+    "speedup", "speedup_ci_low", "speedup_ci_high", "efficiency", "karp_flatt",
+    "load_balance", "throughput", "valid",
+)
+SUMMARY_FIELDS = STABLE_SUMMARY_FIELDS + (
+    "t_span_median_s", "overhead_share", "cv", "outliers", "oversubscribed", "speedup_reference",
+)
 BOOTSTRAP_SEED = 0
 BASELINE_DESCRIPTION = {
     "transcode": "one plain ffmpeg process",
@@ -185,6 +194,10 @@ def _measured(runs: Iterable[Run]) -> list[Run]:
     return [r for r in runs if not r.get("warmup", False)]
 
 
+def _run_valid(run: Run) -> bool:
+    return not run.get("throttled", False) and bool(run.get("valid", True))
+
+
 def _times(runs: Sequence[Run]) -> list[float]:
     return [float(r["t_e2e_s"]) for r in runs]
 
@@ -249,7 +262,7 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
         "karp_flatt": None,
         "load_balance": None,
         "throughput": None,
-        "valid": all(not r.get("throttled", False) and r.get("valid", True) for r in measured),
+        "valid": all(_run_valid(r) for r in measured),
         "t_span_median_s": None,
         "overhead_share": None,
         "cv": None,
@@ -321,15 +334,21 @@ def analyse(
     *,
     bootstrap_resamples: int = 2000,
     seed: int = BOOTSTRAP_SEED,
+    only_valid: bool = False,
 ) -> dict[str, Any]:
     """Summarise run records (docs/ARCHITECTURE.md) into rows, an Amdahl fit and warnings.
 
     Returns {"summary": [row...], "amdahl": {...} | None, "amdahl_by_workload":
     {workload: fit}, "warnings": [str...], "outliers": [run_id...]}. "amdahl" is
     the fit of the first workload (a report covers one workload).
+
+    Throttled or invalid runs count by default (their rows say valid=False);
+    only_valid=True leaves them out, so a report can show the figures both ways.
     """
     groups: dict[tuple[str, str, int], list[Run]] = {}
     for run in runs:
+        if only_valid and not _run_valid(run):
+            continue
         key = (str(run["workload"]), str(run["mode"]), int(run["workers"]))
         groups.setdefault(key, []).append(run)
 
