@@ -204,7 +204,9 @@ def test_analyse_without_reference_warns():
     analysis = metrics.analyse(runs)
     for row in analysis["summary"]:
         assert row["speedup"] is None and row["efficiency"] is None and row["speedup_ci_low"] is None
-    assert any("no reference" in w and "include 1" in w for w in analysis["warnings"])
+    assert any("no reference" in w and "include 1 in pi_workers" in w for w in analysis["warnings"])
+    transcode = metrics.analyse(series("transcode", "strong", 2, [5.0, 5.0]))
+    assert any("transcode_baseline=true" in w for w in transcode["warnings"])
     # the fit still works with two distinct N: 5 = a + b/2, 3 = a + b/4 -> b = 8, a = 1
     assert analysis["amdahl"]["a"] == pytest.approx(1.0)
     assert analysis["amdahl"]["b"] == pytest.approx(8.0)

@@ -206,6 +206,16 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
+def _reference_advice(workload: str, mode: str) -> str:
+    """What to run so that the missing T(1) exists (the user-facing variables of DESIGN §5)."""
+    if workload == "transcode":
+        return "run again with transcode_baseline=true, or include 1 in transcode_workers"
+    if workload == "pi":
+        scaling = "strong" if mode == "strong" else "weak"
+        return f"include 1 in pi_workers (with pi_scaling={scaling} or both) and run again"
+    return "include 1 in the worker counts and run again"
+
+
 def _strong_reference(workload: str, groups: Mapping[tuple[str, str, int], list[Run]]) -> tuple[list[float], str] | None:
     """Times and description of T(1) for strong scaling: the baseline if any, else strong N=1."""
     baseline_keys = sorted(k for k in groups if k[0] == workload and k[1] == "baseline")
@@ -294,9 +304,10 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
     outlier_ids = [str(measured[i].get("run_id")) for i in stats.outlier_indices(times)]
     row["outliers"] = len(outlier_ids)
     if row["cv"] is not None and row["cv"] > CV_WARNING_THRESHOLD:
+        how = "raise pi_repetitions" if workload == "pi" else "run more repetitions"
         warnings.append(
             f"{label}: times vary by {row['cv']:.0%} (coefficient of variation above "
-            f"{CV_WARNING_THRESHOLD:.0%}); run more repetitions or use a quieter machine"
+            f"{CV_WARNING_THRESHOLD:.0%}); {how} or use a quieter machine"
         )
     if not row["valid"]:
         warnings.append(f"{label}: a run was throttled or marked invalid; its figures are not trustworthy")
@@ -378,7 +389,7 @@ def analyse(
                 what = "baseline runs or strong runs at N=1" if mode == "strong" else "weak runs at N=1"
                 warnings.append(
                     f"{workload} {mode}: no reference time T(1) ({what} missing), so speed-up, efficiency "
-                    f"and their interval are empty; include 1 in the worker counts and run again"
+                    f"and their interval are empty; {_reference_advice(workload, mode)}"
                 )
             continue
         reference_times, description = reference
