@@ -294,6 +294,16 @@ def test_analyse_only_valid_shows_figures_without_throttled_runs():
     assert valid_only["speedup"] == pytest.approx(10 / 5.1)
 
 
+def test_analyse_untimed_run_left_out_and_point_invalid():
+    runs = series("pi", "strong", 1, [10.0, 10.0]) + series("pi", "strong", 2, [5.0, 5.4])
+    runs.append(run("pi", "strong", 2, 3, None, valid=False))
+    analysis = metrics.analyse(runs)
+    two = row_of(analysis, "strong", 2)
+    # median(5.0, 5.4) = 5.2 from the two timed runs
+    assert two["runs"] == 2 and two["t_median_s"] == pytest.approx(5.2) and two["valid"] is False
+    assert any("1 run recorded no time" in w for w in analysis["warnings"])
+
+
 def test_analyse_ci_needs_two_runs_each_side():
     runs = series("pi", "strong", 1, [10.0]) + series("pi", "strong", 2, [5.0, 5.2])
     two = row_of(metrics.analyse(runs), "strong", 2)

@@ -190,8 +190,9 @@ def _median_or_none(values: Iterable[float | None]) -> float | None:
 
 
 def _measured(runs: Iterable[Run]) -> list[Run]:
-    """Runs that count: the warm-up is kept in the data but excluded from every statistic."""
-    return [r for r in runs if not r.get("warmup", False)]
+    """Runs that count: the warm-up is kept in the data but excluded from every statistic,
+    and so is a run that recorded no time (it failed before its last result)."""
+    return [r for r in runs if not r.get("warmup", False) and r.get("t_e2e_s") is not None]
 
 
 def _run_valid(run: Run) -> bool:
@@ -256,6 +257,12 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
     measured = _measured(runs)
     warnings: list[str] = []
     label = f"{workload} {mode} N={workers}"
+    untimed = [r for r in runs if not r.get("warmup", False) and r.get("t_e2e_s") is None]
+    if untimed:
+        warnings.append(
+            f"{label}: {_plural(len(untimed), 'run')} recorded no time (failed?) and "
+            f"{'is' if len(untimed) == 1 else 'are'} left out of the figures"
+        )
     row: Row = {
         "workload": workload,
         "mode": mode,
@@ -272,7 +279,7 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
         "karp_flatt": None,
         "load_balance": None,
         "throughput": None,
-        "valid": all(_run_valid(r) for r in measured),
+        "valid": all(_run_valid(r) for r in measured) and not untimed,
         "t_span_median_s": None,
         "overhead_share": None,
         "cv": None,
