@@ -79,6 +79,15 @@ def test_transcode_specific_fields_required():
     assert "frames_out" in outcome.malformed_examples[0]["reason"]
 
 
+def test_transcode_last_segment_may_have_unknown_media_duration():
+    # the last segment runs to the end of its chunk: the worker prints "media_s":null
+    outcome = results.parse_result_lines(results.format_result_line(transcode_record(media_s=None)))
+    assert outcome.malformed == 0 and outcome.records[0]["media_s"] is None
+    # but other fields stay required and typed
+    outcome = results.parse_result_lines(results.format_result_line(transcode_record(frames_in=None)))
+    assert outcome.malformed == 1 and "frames_in" in outcome.malformed_examples[0]["reason"]
+
+
 def test_pi_inside_cannot_exceed_samples():
     outcome = results.parse_result_lines("RESULT " + json.dumps(pi_record(inside=2_000_000)))
     assert outcome.malformed == 1

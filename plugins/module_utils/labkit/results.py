@@ -52,6 +52,9 @@ WORKLOAD_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     },
 }
 OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {"pod": (str,)}
+# The segment worker knows a segment's media duration only when the planner
+# gave one; the last segment runs "to the end of the chunk" and reports null.
+NULLABLE_FIELDS = frozenset({"media_s"})
 
 
 class ResultError(ValueError):
@@ -116,6 +119,8 @@ def validate_record(record: Any) -> dict[str, Any]:
         raise ResultError(f"missing {workload} field(s): " + ", ".join(missing))
     expected = {**COMMON_FIELDS, **specific, **{k: v for k, v in OPTIONAL_FIELDS.items() if k in record}}
     for name, types in expected.items():
+        if record[name] is None and name in NULLABLE_FIELDS:
+            continue
         if not _type_ok(record[name], types):
             raise ResultError(f"{name} is {record[name]!r}, expected {_type_names(types)}")
     if record["count"] < 1 or not 0 <= record["index"] < record["count"]:
@@ -128,7 +133,7 @@ def validate_record(record: Any) -> dict[str, Any]:
         raise ResultError(f"inside {record['inside']} is outside 0..samples ({record['samples']})")
     if workload == "transcode":
         for name in ("frames_in", "frames_out", "media_s", "bytes_out"):
-            if record[name] < 0:
+            if record[name] is not None and record[name] < 0:
                 raise ResultError(f"{name} is negative ({record[name]})")
     return record
 
