@@ -65,7 +65,16 @@ def parse_int_list(name: str, value: Any, *, minimum: int = 1, maximum: int | No
         items = [value]
     if not items:
         raise ParameterError(f"{name}={value!r} is empty; give at least one number, e.g. 1,2,4")
-    return sorted({parse_int(name, item, minimum=minimum, maximum=maximum) for item in items})
+    numbers = set()
+    for item in items:
+        try:
+            numbers.add(parse_int(name, item, minimum=minimum, maximum=maximum))
+        except ParameterError as err:
+            if len(items) == 1:
+                raise
+            reason = str(err).split(" ", 1)[1]  # drop the "name=item" head: say which item of which list
+            raise ParameterError(f"{name}={value!r}: {item!r} {reason}") from None
+    return sorted(numbers)
 
 
 def parse_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
