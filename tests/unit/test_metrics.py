@@ -331,6 +331,22 @@ def test_analyse_negative_amdahl_intercept_clamped_with_warning():
     assert any("negative serial time" in w for w in analysis["warnings"])
 
 
+def test_amdahl_fit_leaves_out_oversubscribed_points():
+    # exact T = 2 + 8/N at N = 1, 2, 4 ; N = 8 oversubscribed at 6 s (the fit would be 3 s)
+    runs = (
+        series("pi", "strong", 1, [10.0]) + series("pi", "strong", 2, [6.0]) + series("pi", "strong", 4, [4.0])
+        + series("pi", "strong", 8, [6.0], oversubscribed=True)
+    )
+    analysis = metrics.analyse(runs)
+    amdahl = analysis["amdahl"]
+    assert amdahl["a"] == pytest.approx(2.0) and amdahl["serial_fraction"] == pytest.approx(0.2)
+    assert amdahl["points"] == [[1, 10.0], [2, 6.0], [4, 4.0]]
+    assert amdahl["excluded_oversubscribed"] == [8]
+    assert any("oversubscribed N = 8 left out" in w for w in analysis["warnings"])
+    # the row itself is still there, with its speed-up 10/6
+    assert row_of(analysis, "strong", 8)["speedup"] == pytest.approx(10 / 6)
+
+
 def test_analyse_only_warmup_point():
     runs = series("pi", "strong", 1, [10.0, 10.0]) + [run("pi", "strong", 2, 0, 5.0, warmup=True)]
     analysis = metrics.analyse(runs)

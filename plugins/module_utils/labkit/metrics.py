@@ -324,12 +324,28 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
 
 
 def _fit_amdahl(workload: str, strong_rows: Sequence[Row]) -> tuple[dict[str, Any] | None, list[str]]:
-    points = [(r["workers"], r["t_median_s"]) for r in strong_rows if r["t_median_s"] is not None]
-    fit = amdahl_fit([n for n, _ in points], [t for _, t in points])
+    timed = [r for r in strong_rows if r["t_median_s"] is not None]
+    # Amdahl's model assumes N real processors: an oversubscribed N measures the
+    # scheduler and would inflate a, so it is left out while 2 distinct N remain.
+    fitted = [r for r in timed if not r["oversubscribed"]]
+    if len({r["workers"] for r in fitted}) < 2:
+        fitted = timed
+    excluded = [r["workers"] for r in timed if r not in fitted]
+    fit = amdahl_fit([r["workers"] for r in fitted], [r["t_median_s"] for r in fitted])
     if fit is None:
         return None, []
     warnings: list[str] = []
-    result = {"workload": workload, **fit, "points": [[n, t] for n, t in points]}
+    result = {
+        "workload": workload,
+        **fit,
+        "points": [[r["workers"], r["t_median_s"]] for r in fitted],
+        "excluded_oversubscribed": excluded,
+    }
+    if excluded:
+        warnings.append(
+            f"{workload} Amdahl fit: oversubscribed N = {', '.join(map(str, excluded))} left out of the fit "
+            "(more workers than cores)"
+        )
     if fit["a"] < 0:
         # Noise (or superlinear cache effects) can push the intercept below 0;
         # a negative serial fraction means nothing, so f is shown as 0, no limit.
