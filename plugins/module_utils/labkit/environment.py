@@ -1,0 +1,165 @@
+"""Pure readers for a node's environment (the report's "environment per node").
+
+Every reader takes `root` (default "/") so that tests can point it at a fake
+tree; a missing or unreadable file gives None, never an exception. Nothing
+here runs a command: `vcgencmd get_throttled` output is parsed from a string
+(the module runs the command with an argument list and passes the text in).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import socket
+from typing import Any
+
+# vcgencmd get_throttled bits (Raspberry Pi firmware documentation).
+THROTTLE_BITS = {
+    0: "under_voltage",
+    1: "frequency_capped",
+    2: "throttled",
+    3: "soft_temperature_limit",
+}
+OCCURRED_OFFSET = 16
+THROTTLED_RE = re.compile(r"throttled\s*=\s*(0x[0-9a-fA-F]+|\d+)")
+
+
+def _path(root: str, absolute: str) -> str:
+    return os.path.join(root, absolute.lstrip("/"))
+
+
+def read_text(root: str, absolute: str) -> str | None:
+    """Contents of <root>/<absolute>, stripped of NULs and surrounding space; None when unreadable."""
+    try:
+        with open(_path(root, absolute), "rb") as handle:
+            data = handle.read(1 << 20)
+    except OSError:
+        return None
+    text = data.replace(b"\x00", b"").decode("utf-8", errors="replace").strip()
+    return text or None
+
+
+def parse_throttled(text: str | None) -> dict[str, Any] | None:
+    """Decode `vcgencmd get_throttled` output ("throttled=0x50005"); None when it does not parse.
+
+    Bits 0–3 are the state now (under-voltage, frequency capped, throttled,
+    soft temperature limit), bits 16–19 the same conditions "has occurred since
+    boot". throttled_now is any of bits 0–3; occurred_any any of bits 16–19.
+    """
+    if not text:
+        return None
+    match = THROTTLED_RE.search(text)
+    if not match:
+        return None
+    raw = match.group(1)
+    value = int(raw, 16) if raw.lower().startswith("0x") else int(raw)
+    result: dict[str, Any] = {"value": value, "hex": hex(value)}
+    for bit, name in THROTTLE_BITS.items():
+        result[name] = bool(value >> bit & 1)
+        result[f"{name}_occurred"] = bool(value >> (bit + OCCURRED_OFFSET) & 1)
+    result["throttled_now"] = bool(value & 0xF)
+    result["occurred_any"] = bool(value & (0xF << OCCURRED_OFFSET))
+    return result
+
+
+def read_model(root: str = "/") -> str | None:
+    """Board model (/proc/device-tree/model), else CPU "model name"/"Model" from /proc/cpuinfo."""
+    model = read_text(root, "/proc/device-tree/model")
+    if model:
+        return model
+    cpuinfo = read_text(root, "/proc/cpuinfo")
+    if not cpuinfo:
+        return None
+    found: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and value.strip():
+            found.setdefault(key.strip(), value.strip())
+    # "Model" (capital M) is the Pi's board name; x86 has "model name" (and a numeric "model").
+    return found.get("Model") or found.get("model name") or found.get("Hardware")
+
+
+def read_cores(root: str = "/") -> int | None:
+    """Logical CPUs: /sys/devices/system/cpu/online ("0-3"), else the processors in /proc/cpuinfo."""
+    online = read_text(root, "/sys/devices/system/cpu/online")
+    if online:
+        count = 0
+        try:
+            for part in online.split(","):
+                low, _, high = part.partition("-")
+                count += (int(high) - int(low) + 1) if high else 1
+            return count
+        except ValueError:
+            pass
+    cpuinfo = read_text(root, "/proc/cpuinfo")
+    if cpuinfo:
+        count = sum(1 for line in cpuinfo.splitlines() if re.match(r"processor\s*:", line))
+        if count:
+            return count
+    return None
+
+
+def read_memory_bytes(root: str = "/") -> int | None:
+    """MemTotal from /proc/meminfo, in bytes."""
+    meminfo = read_text(root, "/proc/meminfo")
+    if not meminfo:
+        return None
+    match = re.search(r"^MemTotal:\s*(\d+)\s*kB", meminfo, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else None
+
+
+def read_governor(root: str = "/") -> str | None:
+    return read_text(root, "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+
+
+def read_temperature_c(root: str = "/") -> float | None:
+    """SoC temperature in °C from thermal_zone0 (the file holds milli-degrees)."""
+    text = read_text(root, "/sys/class/thermal/thermal_zone0/temp")
+    try:
+        return round(int(text) / 1000.0, 1) if text is not None else None
+    except ValueError:
+        return None
+
+
+def read_kernel(root: str = "/") -> str | None:
+    """Kernel release from /proc/sys/kernel/osrelease (uname -r)."""
+    return read_text(root, "/proc/sys/kernel/osrelease")
+
+
+def read_os(root: str = "/") -> str | None:
+    """PRETTY_NAME from /etc/os-release (or /usr/lib/os-release)."""
+    for candidate in ("/etc/os-release", "/usr/lib/os-release"):
+        text = read_text(root, candidate)
+        if not text:
+            continue
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == "PRETTY_NAME":
+                return value.strip().strip('"').strip("'") or None
+    return None
+
+
+def read_hostname(root: str = "/") -> str | None:
+    """/proc/sys/kernel/hostname, else /etc/hostname; the live socket name only for the real root."""
+    name = read_text(root, "/proc/sys/kernel/hostname") or read_text(root, "/etc/hostname")
+    if name:
+        return name.splitlines()[0].strip()
+    if os.path.abspath(root) == "/":
+        return socket.gethostname() or None
+    return None
+
+
+def node_context(root: str = "/") -> dict[str, Any]:
+    """The environment of the node whose filesystem is at root (None for anything not found)."""
+    real = os.path.abspath(root) == "/"
+    return {
+        "hostname": read_hostname(root),
+        "model": read_model(root),
+        "cores": read_cores(root),
+        "memory_bytes": read_memory_bytes(root),
+        "kernel": read_kernel(root),
+        "os": read_os(root),
+        "arch": platform.machine() or None if real else None,
+        "governor": read_governor(root),
+        "temperature_c": read_temperature_c(root),
+    }

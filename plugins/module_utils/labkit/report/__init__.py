@@ -1,0 +1,136 @@
+"""The report writer (DESIGN §5): one new folder per run, five files, a `latest-<workload>` link.
+
+    write_report(reports_dir, workload, runs, context, extra=None, now=None)
+        -> {"path": folder, "files": {name: path}, "headline": {...}}
+
+Metrics come from labkit.metrics.analyse (one place per formula); this
+package only lays them out: index.html (self-contained), summary.md,
+runs.csv, summary.csv and results.json. Nothing is overwritten: the folder is
+new (suffixed -2, -3… when the second is taken), every file is written under a
+temporary name and renamed, and the latest link is replaced atomically.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .. import metrics
+from . import html, markdown, model, paths, tables
+
+SCHEMA_VERSION = 1
+FILES = ("index.html", "summary.md", "runs.csv", "summary.csv", "results.json")
+WORKLOADS = ("pi", "transcode")
+RESERVED_EXTRA = {
+    "schema_version", "workload", "generated", "headline", "context", "runs", "summary", "amdahl", "warnings", "notes",
+    "outliers", "summary_valid_only",
+}
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON-ready copy: non-finite floats become null, tuples lists, unknown objects strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def validate(workload: str, runs: Any, context: Any, extra: Any) -> None:
+    """Raise ValueError naming the bad value before anything is written."""
+    if workload not in WORKLOADS:
+        raise ValueError(f"workload must be one of {', '.join(WORKLOADS)}, got {workload!r}")
+    if not isinstance(runs, Sequence) or isinstance(runs, (str, bytes)):
+        raise ValueError(f"runs must be a list of run records, got {type(runs).__name__}")
+    for position, run in enumerate(runs):
+        if not isinstance(run, Mapping):
+            raise ValueError(f"runs[{position}] must be a dict (a run record), got {type(run).__name__}: {run!r:.80}")
+        for key in ("run_id", "mode", "workers"):
+            if key not in run:
+                raise ValueError(f"runs[{position}] has no {key!r} (run_id={run.get('run_id')!r})")
+        if not isinstance(run.get("results", []), (list, tuple)):
+            raise ValueError(f"runs[{position}].results must be a list, got {type(run.get('results')).__name__}")
+    if not isinstance(context, Mapping):
+        raise ValueError(f"context must be a dict, got {type(context).__name__}")
+    if not isinstance(context.get("nodes", []), (list, tuple)):
+        raise ValueError(f"context.nodes must be a list of per-node dicts, got {type(context.get('nodes')).__name__}")
+    if extra is not None and not isinstance(extra, Mapping):
+        raise ValueError(f"extra must be a dict, got {type(extra).__name__}")
+    clash = RESERVED_EXTRA & set(extra or {})
+    if clash:
+        raise ValueError(f"extra must not redefine results.json's own keys: {', '.join(sorted(clash))}")
+
+
+def write_report(
+    reports_dir: str,
+    workload: str,
+    runs: Sequence[Mapping[str, Any]],
+    context: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+    now: _dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Analyse runs and write the report folder; returns {"path", "files", "headline"}."""
+    validate(workload, runs, context, extra)
+    extra = dict(extra or {})
+    runs = [dict(r, workload=r.get("workload", workload)) for r in runs]
+    analysis = metrics.analyse(runs) if runs else {"summary": [], "amdahl": None, "warnings": [], "outliers": []}
+    # DESIGN §4: throttled/invalid runs are flagged and the figures shown both ways.
+    invalid = [r for r in runs if r.get("throttled") or r.get("valid") is False]
+    valid_only = metrics.analyse(runs, only_valid=True) if invalid and len(invalid) < len(runs) else None
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    generated = now.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if now.utcoffset() == _dt.timedelta(0) else "")
+
+    folder = paths.create_report_dir(reports_dir, workload, now)
+    index_path = os.path.join(folder, "index.html")
+    head = model.headline(workload, analysis, extra, index_path)
+    notes = model.validity_notes(workload, runs, analysis, context, extra)
+
+    documents = {
+        "runs.csv": tables.runs_csv(runs),
+        "summary.csv": tables.summary_csv(analysis.get("summary") or []),
+        "results.json": json.dumps(
+            _json_safe(
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "workload": workload,
+                    "generated": generated,
+                    "headline": head,
+                    "context": context,
+                    "runs": runs,
+                    "summary": analysis.get("summary") or [],
+                    "amdahl": analysis.get("amdahl"),
+                    "warnings": list(analysis.get("warnings") or []),
+                    "notes": notes,
+                    "outliers": list(analysis.get("outliers") or []),
+                    "summary_valid_only": valid_only.get("summary") if valid_only else None,
+                    **extra,
+                }
+            ),
+            indent=1,
+            sort_keys=False,
+            allow_nan=False,
+        )
+        + "\n",
+        "summary.md": markdown.render(workload, runs, analysis, context, extra, head, notes, generated),
+        "index.html": html.render(
+            workload, runs, analysis, context, extra, head, notes, generated,
+            ["summary.md", "runs.csv", "summary.csv", "results.json"], valid_only,
+        ),
+    }
+    files = {}
+    for name in FILES:
+        target = os.path.join(folder, name)
+        paths.write_atomic(target, documents[name])
+        files[name] = target
+    paths.point_latest(reports_dir, workload, folder)
+    return {"path": folder, "files": files, "headline": head}
+
+
+__all__ = ["write_report", "validate", "FILES", "SCHEMA_VERSION"]

@@ -1,0 +1,220 @@
+"""The report's specific charts, built from summary rows and runs with the svg primitives.
+
+Each function returns an SVG string, or None when the chart makes no sense
+for the data (e.g. no speed-up without a T(1)).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import model
+from .svg import PALETTE, Bar, Series, XYChart, fmt_num, lanes_chart, stacked_lanes, xy_chart
+
+Row = Mapping[str, Any]
+
+
+def _num(value: Any) -> float | None:
+    return model._num(value)
+
+
+def _point_flags(rows: Sequence[Row]) -> tuple[list[bool], list[str | None]]:
+    hollow, labels = [], []
+    for r in rows:
+        bad = not r.get("valid", True)
+        over = bool(r.get("oversubscribed"))
+        hollow.append(bad or over)
+        tags = [t for t, on in (("invalid", bad), ("oversubscribed", over)) if on]
+        labels.append(", ".join(tags) or None)
+    return hollow, labels
+
+
+def _worker_ticks(rows: Sequence[Row]) -> list[float]:
+    return sorted({float(r["workers"]) for r in rows if _num(r.get("workers"))})
+
+
+def time_chart(mode: str, summary: Sequence[Row], amdahl: Mapping[str, Any] | None) -> str | None:
+    """T(N) on log-log axes with min–max bars, the ideal line and (strong) the Amdahl fit."""
+    rows = [r for r in model.rows_for(summary, mode) if _num(r.get("t_median_s")) and _num(r.get("workers"))]
+    if not rows:
+        return None
+    ns = [float(r["workers"]) for r in rows]
+    hollow, labels = _point_flags(rows)
+    series = [
+        Series(
+            f"median T(N), {mode} (bars: min–max)",
+            [(float(r["workers"]), float(r["t_median_s"])) for r in rows],
+            PALETTE[0],
+            errors=[(_num(r.get("t_min_s")), _num(r.get("t_max_s"))) for r in rows],
+            point_labels=labels,
+            hollow=hollow,
+        )
+    ]
+    ref = model.reference_row(summary, mode)
+    t1 = _num(ref.get("t_median_s")) if ref else None
+    span = [min(1.0, min(ns)), max(ns)]
+    dense = _dense(span[0], span[1])
+    if t1 is not None:
+        if mode == "weak":
+            series.append(Series("ideal: T(1), constant", [(n, t1) for n in span], "#777", markers=False, dash="6 4"))
+        else:
+            series.append(Series("ideal: T(1)/N", [(n, t1 / n) for n in dense], "#777", markers=False, dash="6 4"))
+    if mode == "baseline" or ref is not None and ref.get("mode") == "baseline":
+        series.append(Series("baseline (one plain process)", [(1.0, t1)] if t1 else [], PALETTE[3], line=False))
+    if mode == "strong" and amdahl and _num(amdahl.get("a")) is not None and _num(amdahl.get("b")) is not None:
+        a, b = float(amdahl["a"]), float(amdahl["b"])
+        f = _num(amdahl.get("serial_fraction"))
+        label = "Amdahl fit a + b/N" + (f" (serial fraction {f:.1%})" if f is not None else "")
+        fit_points = [(n, a + b / n) for n in dense if a + b / n > 0]
+        series.append(Series(label, fit_points, PALETTE[1], markers=False, dash="2 3"))
+    note = None if len(rows) > 1 else "Only one worker count was run: no scaling curve."
+    return xy_chart(
+        XYChart(
+            f"Time vs workers ({mode} scaling, log-log)",
+            "workers N",
+            "time to finish, s",
+            series,
+            x_log=True,
+            y_log=True,
+            x_ticks=sorted(set(_worker_ticks(rows) + ([1.0] if t1 else []))),
+            note=note,
+        )
+    )
+
+
+def _dense(lo: float, hi: float, steps: int = 48) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    return [lo * (hi / lo) ** (i / steps) for i in range(steps + 1)]
+
+
+def speedup_chart(mode: str, summary: Sequence[Row]) -> str | None:
+    """S(N) with its bootstrap interval against the ideal y = N."""
+    rows = [r for r in model.rows_for(summary, mode) if _num(r.get("speedup")) is not None]
+    if not rows:
+        return None
+    hollow, labels = _point_flags(rows)
+    name = "scaled speed-up S_s = N·E_w" if mode == "weak" else "speed-up S = T(1)/T(N)"
+    top = max(float(r["workers"]) for r in rows)
+    series = [
+        Series("ideal: S = N", [(1.0, 1.0), (top, top)], "#777", markers=False, dash="6 4"),
+        Series(
+            f"{name} (bars: 95% bootstrap CI)",
+            [(float(r["workers"]), float(r["speedup"])) for r in rows],
+            PALETTE[0],
+            errors=[(_num(r.get("speedup_ci_low")), _num(r.get("speedup_ci_high"))) for r in rows],
+            point_labels=labels,
+            hollow=hollow,
+        ),
+    ]
+    return xy_chart(
+        XYChart(
+            f"{'Scaled speed-up' if mode == 'weak' else 'Speed-up'} vs workers ({mode})",
+            "workers N",
+            "scaled speed-up" if mode == "weak" else "speed-up ×",
+            series,
+            x_ticks=sorted(set(_worker_ticks(rows) + [1.0])),
+        )
+    )
+
+
+def efficiency_chart(mode: str, summary: Sequence[Row]) -> str | None:
+    """E(N) (weak: E_w) against the ideal 1."""
+    rows = [r for r in model.rows_for(summary, mode) if _num(r.get("efficiency")) is not None]
+    if not rows:
+        return None
+    hollow, labels = _point_flags(rows)
+    ticks = sorted(set(_worker_ticks(rows) + [1.0]))
+    series = [
+        Series("ideal: 100 %", [(min(ticks), 1.0), (max(ticks), 1.0)], "#777", markers=False, dash="6 4"),
+        Series(
+            "weak efficiency E_w = T(1)/T(N)" if mode == "weak" else "efficiency E = S/N",
+            [(float(r["workers"]), float(r["efficiency"])) for r in rows],
+            PALETTE[2],
+            point_labels=labels,
+            hollow=hollow,
+        ),
+    ]
+    return xy_chart(XYChart(f"Efficiency vs workers ({mode})", "workers N", "efficiency (1 = ideal)", series, x_ticks=ticks))
+
+
+def timeline_chart(run: Mapping[str, Any]) -> str | None:
+    """One bar per worker from its t_start_ns to t_end_ns, relative to the run's earliest start."""
+    results = [r for r in run.get("results") or [] if _num(r.get("t_start_ns")) and _num(r.get("t_end_ns"))]
+    if not results:
+        return None
+    origin = min(int(r["t_start_ns"]) for r in results)
+    nodes: list[str] = []
+    for r in sorted(results, key=lambda r: (str(r.get("node")), _index(r))):
+        if str(r.get("node")) not in nodes:
+            nodes.append(str(r.get("node")))
+    colors = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(nodes)}
+    bars = []
+    for r in sorted(results, key=lambda r: (_index(r), str(r.get("node")))):
+        node = str(r.get("node"))
+        start = (int(r["t_start_ns"]) - origin) / 1e9
+        end = (int(r["t_end_ns"]) - origin) / 1e9
+        lane = f"#{r.get('index')} {node}"
+        bars.append(Bar(lane, start, end, colors[node], fmt_num(end - start) + " s",
+                        f"worker {r.get('index')} on {node}: {fmt_num(start)}–{fmt_num(end)} s"))
+    span = max(b.end for b in bars)
+    return lanes_chart(
+        f"Worker timeline: run {run.get('run_id')} (median run, N={run.get('workers')})",
+        bars,
+        "seconds since the first worker started (worker wall clocks)",
+        [(n, colors[n]) for n in nodes] if len(nodes) > 1 else (),
+        note=f"T_span {fmt_num(span)} s, T_e2e {fmt_num(_num(run.get('t_e2e_s')) or math.nan)} s (controller clock)",
+    )
+
+
+def _index(result: Mapping[str, Any]) -> int:
+    try:
+        return int(result.get("index"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+def k3s_phase_chart(run: Mapping[str, Any]) -> str | None:
+    """Per-pod stacked phases (scheduling, start, runtime start, compute, exit) when results carry them."""
+    results = run.get("results") or []
+    phase_keys = [k for k, _ in model.K3S_PHASES if k != "compute_s"]
+    if not any(any(_num(r.get(k)) is not None for k in phase_keys) for r in results):
+        return None
+    rows = []
+    for r in sorted(results, key=_index):
+        lane = str(r.get("pod") or f"#{r.get('index')} {r.get('node')}")
+        rows.append((lane, [(label, _num(r.get(key)) or 0.0) for key, label in model.K3S_PHASES]))
+    return stacked_lanes(
+        f"Pod phases: run {run.get('run_id')} (N={run.get('workers')})",
+        rows,
+        "seconds",
+        note="Kubernetes timestamps have one-second resolution; sub-second parts come from the workers.",
+    )
+
+
+def transcode_phase_chart(phases: Mapping[str, Any]) -> str | None:
+    """The transcode pipeline's wall time per phase as one stacked bar."""
+    segments = [(label, _num(phases.get(key))) for key, label in model.TRANSCODE_PHASES]
+    present = [(label, v) for label, v in segments if v is not None and v > 0]
+    if not present:
+        return None
+    return stacked_lanes(
+        "Transcode pipeline: time per phase",
+        [("pipeline", present)],
+        "seconds",
+        note="Audio is encoded while the video segments run, so the bar can exceed the wall time.",
+    )
+
+
+def legacy_chart(runs: Sequence[Mapping[str, Any]]) -> str | None:
+    """Legacy log import: each pod's reported time (no timestamps to place them in time)."""
+    rows = []
+    for run in runs:
+        for r in run.get("results") or []:
+            t = _num(r.get("compute_s"))
+            if t is not None:
+                rows.append((f"{r.get('pod') or r.get('node')}", [("reported time", t)]))
+    if not rows:
+        return None
+    return stacked_lanes("Imported log: time each pod reported", rows, "seconds")

@@ -1,0 +1,454 @@
+"""index.html: one self-contained page (inline CSS and SVG, no script, no network).
+
+Every string that came from the user or the cluster goes through esc()
+(html.escape with quotes). Links point only at the data files beside the page.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from . import charts, model
+from .svg import fmt_num
+
+CSS = """
+:root{--fg:#1d1d1f;--muted:#5f6368;--line:#d9d9de;--bg:#fafafa;--card:#fff;--warn:#8a5a00;--warnbg:#fff6e0;
+--bad:#a3131a;--badbg:#fde8e8;--ok:#0b6b2f;--okbg:#e6f6ec}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+main{max-width:1100px;margin:0 auto;padding:16px}
+h1{font-size:1.6em;margin:.2em 0}
+h2{font-size:1.25em;margin:1.6em 0 .5em;border-bottom:1px solid var(--line);padding-bottom:.2em}
+h3{font-size:1.05em;margin:1.2em 0 .4em}
+p.lead{color:var(--muted);margin:.2em 0 1em}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px}
+.card .k{color:var(--muted);font-size:.85em}
+.card .v{font-size:1.45em;font-weight:600;font-variant-numeric:tabular-nums}
+.card .s{color:var(--muted);font-size:.8em}
+.box{border-radius:8px;padding:10px 14px;margin:10px 0;border:1px solid}
+.warn{background:var(--warnbg);border-color:#f0d28a;color:var(--warn)}
+.bad{background:var(--badbg);border-color:#f1b5b5;color:var(--bad)}
+.ok{background:var(--okbg);border-color:#a9dcb9;color:var(--ok)}
+.box ul{margin:.3em 0;padding-left:1.2em}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:6px 0}
+table{border-collapse:collapse;background:var(--card);font-size:.88em;font-variant-numeric:tabular-nums}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:right;white-space:nowrap}
+th{background:#f0f0f3;font-weight:600}
+td.l,th.l{text-align:left}
+tr.flag td{background:#fff6e0}
+tr.warm td{color:var(--muted)}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:14px}
+figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:6px}
+figure svg{display:block;width:100%;height:auto}
+figcaption{color:var(--muted);font-size:.82em;padding:2px 6px}
+code{background:#f0f0f3;border-radius:3px;padding:0 3px}
+footer{color:var(--muted);font-size:.8em;margin-top:2em}
+@media (max-width:600px){body{font-size:14px}main{padding:10px}.card .v{font-size:1.2em}}
+"""
+
+
+def esc(value: Any) -> str:
+    """Escaped text of any value (None as an en dash)."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return escape(fmt_num(value, 4))
+    if isinstance(value, (dict, list, tuple)):
+        return escape(json.dumps(value, sort_keys=True, default=str))
+    return escape(str(value), quote=True)
+
+
+def _num(value: Any) -> float | None:
+    return model._num(value)
+
+
+def _f(value: Any, digits: int = 3, unit: str = "") -> str:
+    number = _num(value)
+    if number is None:
+        return "–"
+    return escape(fmt_num(number, digits) + unit)
+
+
+def _pct(value: Any) -> str:
+    number = _num(value)
+    return "–" if number is None else f"{number:.0%}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1, row_classes: Sequence[str] | None = None) -> str:
+    """A table from already escaped cells; the first `left` columns are left-aligned."""
+    head = "".join(f'<th class="{"l" if i < left else ""}">{h}</th>' for i, h in enumerate(headers))
+    body = []
+    for r, cells in enumerate(rows):
+        cls = f' class="{row_classes[r]}"' if row_classes and row_classes[r] else ""
+        body.append(
+            f"<tr{cls}>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(cells)) + "</tr>"
+        )
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
+    return table(["name", "value"], [[esc(k), esc(v)] for k, v in pairs], left=2)
+
+
+def figure(svg: str | None, caption: str) -> str:
+    if not svg:
+        return ""
+    return f"<figure>{svg}<figcaption>{esc(caption)}</figcaption></figure>"
+
+
+def card(key: str, value: str, sub: str = "") -> str:
+    return f'<div class="card"><div class="k">{esc(key)}</div><div class="v">{value}</div><div class="s">{sub}</div></div>'
+
+
+def headline_section(head: Mapping[str, Any], legacy: Mapping[str, Any] | None) -> str:
+    cards = []
+    if head.get("best_workers") is not None:
+        weak = head.get("mode") == "weak"
+        if _num(head.get("speedup")) is not None:
+            ci = ""
+            if _num(head.get("speedup_ci_low")) is not None and _num(head.get("speedup_ci_high")) is not None:
+                ci = f"95% bootstrap CI {_f(head['speedup_ci_low'])}–{_f(head['speedup_ci_high'])}"
+            cards.append(card(f"best {'scaled ' if weak else ''}speed-up (N={head['best_workers']})", _f(head["speedup"], 3, "×"), ci))
+            cards.append(card("weak efficiency" if weak else "efficiency at that N", _pct(head.get("efficiency")), "1 = perfect scaling"))
+        else:
+            cards.append(card(f"fastest point (N={head['best_workers']})", _f(head.get("t_best_s"), 3, " s"), "no speed-up: no T(1)"))
+        cards.append(card("T(1)", _f(head.get("t1_s"), 3, " s"), esc(head.get("t1_reference") or "no reference measured")))
+        cards.append(card(f"throughput at N={head['best_workers']}", _f(head.get("throughput")), esc(head.get("throughput_unit"))))
+        if head.get("valid") is False:
+            cards.append(card("validity", '<span style="color:var(--bad)">invalid</span>', "a node throttled"))
+    elif legacy:
+        cards.append(card("pods (legacy log)", esc(legacy.get("nodes")), ""))
+        cards.append(card("mean reported time", _f(legacy.get("mean_time_s"), 3, " s"), ""))
+        cards.append(
+            card("throughput vs reference", _f(legacy.get("throughput_vs_reference"), 3, "×"), "N·T_ref / T: the honest figure")
+        )
+    else:
+        cards.append(card("result", "no data", "no measured run"))
+    return f'<section><h2>Headline</h2><div class="cards">{"".join(cards)}</div></section>'
+
+
+def warnings_section(notes: Sequence[str]) -> str:
+    if not notes:
+        return '<section><h2>Validity</h2><div class="box ok">No validity warnings: no throttling, no oversubscription, no outliers, spread within 10 %.</div></section>'
+    items = "".join(f"<li>{esc(n)}</li>" for n in notes)
+    return f'<section><h2>Validity</h2><div class="box warn"><strong>Check before trusting the figures:</strong><ul>{items}</ul></div></section>'
+
+
+def verification_section(verification: Mapping[str, Any] | None) -> str:
+    if not isinstance(verification, Mapping):
+        return ""
+    passed = verification.get("passed")
+    cls, word = ("ok", "PASSED") if passed else ("bad", "FAILED" if passed is False else "NOT CHECKED")
+    rows = [
+        ["video frames", esc(verification.get("frames_source")), esc(verification.get("frames_output")), "equal"],
+        ["duration, s", _f(verification.get("duration_source_s"), 6), _f(verification.get("duration_output_s"), 6), "within one frame"],
+        ["audio, s", _f(verification.get("audio_source_s"), 6), _f(verification.get("audio_output_s"), 6), "within 50 ms"],
+    ]
+    known = {"frames_source", "frames_output", "duration_source_s", "duration_output_s", "audio_source_s", "audio_output_s", "passed"}
+    others = [(k, v) for k, v in verification.items() if k not in known]
+    return (
+        f'<section><h2>Verification</h2><div class="box {cls}"><strong>Output verification {word}</strong>: '
+        "the joined file is compared with the source.</div>"
+        + table(["check", "source", "output", "rule"], rows)
+        + (kv_table(others) if others else "")
+        + "</section>"
+    )
+
+
+def legacy_section(legacy: Mapping[str, Any] | None) -> str:
+    if not isinstance(legacy, Mapping):
+        return ""
+    rows = [
+        ["pods N", esc(legacy.get("nodes")), "imported from the log; each pod did the full work"],
+        ["mean reported time Tₚ", _f(legacy.get("mean_time_s"), 4, " s"), "mean of the pods' times"],
+        ["slowest pod", _f(legacy.get("slowest_time_s"), 4, " s"), "when the cluster had finished"],
+        ["reference time Tₛ", _f(legacy.get("reference_s"), 4, " s"), "one machine, one pod's work (pi_reference_seconds)"],
+        ["speed-up Tₛ/Tₚ", _f(legacy.get("seed_speedup"), 4), "seed 001's arithmetic"],
+        ["parallel efficiency (Tₛ/Tₚ)/N", _f(legacy.get("seed_efficiency"), 4), "seed 001's arithmetic"],
+        ["“linear speed-up” N·Tₚ/Tₛ", _f(legacy.get("seed_linear_ratio"), 4, "×"), "seed 001's arithmetic (upside down)"],
+        [
+            "<strong>throughput vs reference</strong>",
+            f"<strong>{_f(legacy.get('throughput_vs_reference'), 3, '×')}</strong>",
+            "<strong>the honest figure</strong>: N·Tₛ / T, T = the slowest pod",
+        ],
+    ]
+    explanation = legacy.get("explanation") or (
+        "The imported log comes from pods that each computed the full work, so nothing was split and "
+        "strong-scaling speed-up does not apply. Together the N pods did N× the reference's work; the "
+        "reference would need N·Tₛ for it, so the cluster's throughput is N·Tₛ/T times the reference's. "
+        "Seed 001's script divides the other way round (N·Tₚ/Tₛ) and reads the result as a gain."
+    )
+    return (
+        "<section><h2>Imported log (legacy)</h2>"
+        + table(["figure", "value", "what it is"], rows)
+        + f"<p>{esc(explanation)}</p></section>"
+    )
+
+
+def scaling_table(mode: str, rows: Sequence[Mapping[str, Any]], unit: str, fps: Mapping[int, float | None] | None) -> str:
+    weak = mode == "weak"
+    headers = [
+        "N", "runs", "median T, s", "MAD, s", "min, s", "max, s", "T_span, s",
+        "scaled speed-up" if weak else "speed-up", "95% CI", "weak eff." if weak else "efficiency",
+        "Karp–Flatt e", "load balance", "overhead", f"throughput, {esc(unit)}",
+    ]
+    if fps is not None:
+        headers.append("fps")
+    headers += ["CV", "valid", "notes"]
+    body, classes = [], []
+    for r in rows:
+        ci = "–"
+        if _num(r.get("speedup_ci_low")) is not None and _num(r.get("speedup_ci_high")) is not None:
+            ci = f"{_f(r['speedup_ci_low'])}–{_f(r['speedup_ci_high'])}"
+        notes = []
+        if r.get("oversubscribed"):
+            notes.append("oversubscribed")
+        if r.get("outliers"):
+            notes.append(f"{r['outliers']} outlier(s)")
+        cells = [
+            esc(r.get("workers")), esc(r.get("runs")), _f(r.get("t_median_s"), 4), _f(r.get("t_mad_s"), 3),
+            _f(r.get("t_min_s"), 4), _f(r.get("t_max_s"), 4), _f(r.get("t_span_median_s"), 4),
+            _f(r.get("speedup"), 3), ci, _pct(r.get("efficiency")), _f(r.get("karp_flatt"), 3),
+            _f(r.get("load_balance"), 3), _pct(r.get("overhead_share")), _f(r.get("throughput"), 4),
+        ]
+        if fps is not None:
+            cells.append(_f(fps.get(int(r.get("workers") or 0)), 4))
+        cells += [_pct(r.get("cv")), esc(r.get("valid")), esc(", ".join(notes)) if notes else ""]
+        body.append(cells)
+        classes.append("flag" if (not r.get("valid", True) or r.get("oversubscribed")) else "")
+    reference = next((r.get("speedup_reference") for r in rows if r.get("speedup_reference")), None)
+    ref_line = f"<p>T(1): {esc(reference)}.</p>" if reference else ""
+    if mode in model.SCALED_MODES and not reference:
+        ref_line = "<p><strong>No T(1) reference</strong>: no run at N=1" + (" and no baseline" if mode == "strong" else "") + ", so speed-up and efficiency are empty.</p>"
+    return f"<h3>{esc(mode)} scaling</h3>{ref_line}" + table(headers, body, left=0, row_classes=classes)
+
+
+def runs_table(runs: Sequence[Mapping[str, Any]], outliers: Sequence[str]) -> str:
+    outlier_set = {str(o) for o in outliers}
+    headers = ["run", "mode", "N", "rep.", "order", "T_e2e, s", "T_span, s", "warm-up", "valid", "throttled", "oversub.", "outlier", "nodes"]
+    body, classes = [], []
+    ordered = sorted(runs, key=lambda r: (str(r.get("mode")), int(r.get("workers") or 0), int(r.get("repetition") or 0)))
+    for r in ordered:
+        results = r.get("results") or []
+        span = None
+        if results and all(_num(x.get("t_start_ns")) and _num(x.get("t_end_ns")) for x in results):
+            span = (max(int(x["t_end_ns"]) for x in results) - min(int(x["t_start_ns"]) for x in results)) / 1e9
+        nodes = sorted({str(x.get("node")) for x in results if x.get("node") is not None})
+        outlier = str(r.get("run_id")) in outlier_set
+        body.append([
+            esc(r.get("run_id")), esc(r.get("mode")), esc(r.get("workers")), esc(r.get("repetition")), esc(r.get("order")),
+            _f(r.get("t_e2e_s"), 4), _f(span, 4), esc(bool(r.get("warmup"))), esc(r.get("valid", True)),
+            esc(bool(r.get("throttled"))), esc(bool(r.get("oversubscribed"))), esc(outlier), esc(", ".join(nodes)),
+        ])
+        classes.append("warm" if r.get("warmup") else ("flag" if outlier or r.get("throttled") or r.get("valid") is False else ""))
+    return table(headers, body, left=2, row_classes=classes)
+
+
+NODE_FIELDS = [
+    ("model", "model"), ("cores", "cores"), ("memory", "memory"), ("arch", "arch"), ("kernel", "kernel"), ("os", "OS"),
+    ("governor", "governor"), ("k3s_version", "K3s"),
+]
+
+
+def _memory(node: Mapping[str, Any]) -> str:
+    for key, scale in (("memory_bytes", 1), ("memory_kib", 1024), ("memory_mb", 1024 * 1024), ("memory_mib", 1024 * 1024)):
+        number = _num(node.get(key))
+        if number is not None:
+            return escape(f"{number * scale / 2**30:.1f} GiB")
+    return esc(node.get("memory"))
+
+
+def _throttle_text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        if value.get("throttled_now"):
+            return f"throttling now ({esc(value.get('hex') or value.get('raw'))})"
+        if value.get("occurred_any"):
+            return f"occurred since boot ({esc(value.get('hex') or value.get('raw'))})"
+        return f"none ({esc(value.get('hex') or value.get('raw'))})"
+    if value is None:
+        return "n/a"
+    return esc(value)
+
+
+def environment_section(context: Mapping[str, Any]) -> str:
+    nodes = [n for n in context.get("nodes") or [] if isinstance(n, Mapping)]
+    parts = ["<section><h2>Environment</h2>"]
+    if nodes:
+        headers = ["node"] + [label for _, label in NODE_FIELDS] + ["temp. before, °C", "temp. after, °C", "throttle before", "throttle after"]
+        body = []
+        for node in nodes:
+            cells = [esc(node.get("hostname") or node.get("name"))]
+            for key, _label in NODE_FIELDS:
+                cells.append(_memory(node) if key == "memory" else esc(node.get(key) if node.get(key) is not None else model.node_value(node, key, "before")))
+            for when in ("before", "after"):
+                temp = model.node_value(node, "temperature_c", when)
+                if temp is None and when == "before":
+                    temp = node.get("temperature_c")
+                cells.append(_f(temp, 3))
+            for when in ("before", "after"):
+                value = model.node_value(node, "throttled", when)
+                if value is None and when == "before":
+                    value = node.get("throttled")
+                cells.append(_throttle_text(value))
+            body.append(cells)
+        parts.append(table(headers, body, left=len(NODE_FIELDS) + 1))
+    else:
+        parts.append("<p>No per-node context was collected.</p>")
+    tools = context.get("tools")
+    if isinstance(tools, Mapping) and tools:
+        parts.append("<h3>Tool versions</h3>" + kv_table(sorted(tools.items())))
+    params = context.get("parameters")
+    if isinstance(params, Mapping) and params:
+        parts.append("<h3>Exact parameters</h3>" + kv_table(sorted(params.items())))
+    others = [(k, v) for k, v in sorted(context.items()) if k not in ("nodes", "tools", "parameters")]
+    if others:
+        parts.append("<h3>Run context</h3>" + kv_table(others))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def method_section(runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any]) -> str:
+    measured = model.measured_runs(runs)
+    warmups = len(runs) - len(measured)
+    reps = sorted({int(r.get("repetition") or 0) for r in measured})
+    orders = [r.get("order") for r in runs if r.get("order") is not None]
+    text = [
+        f"{len(runs)} runs: {len(measured)} measured"
+        + (f" ({len(reps)} repetitions per point)" if reps else "")
+        + (f" and {warmups} warm-up run(s), kept in the data but excluded from every figure." if warmups else "."),
+        "The points ran in a shuffled order (column “order”), so drift (heat, background load) spreads over all N "
+        "instead of biasing one." if orders else "No execution order was recorded.",
+        "T(N) is the median end-to-end time (submit to last result, on the controller's monotonic clock) over the "
+        "repetitions; spread is the MAD (median absolute deviation, unscaled), with min and max beside it. "
+        "T_span (last worker end minus first worker start, on the workers' wall clocks) is shown beside it.",
+        "Speed-up S = T(1)/T(N) against the T(1) named in each table; its 95 % interval is a percentile bootstrap "
+        "(both the reference and the point resampled, seeded). Efficiency E = S/N; Karp–Flatt e = (1/S − 1/N)/(1 − 1/N). "
+        "The Amdahl fit is least squares T(N) = a + b/N, serial fraction f = a/(a+b).",
+        "Weak scaling gives every worker the same work: weak efficiency E_w = T(1)/T(N), scaled speed-up N·E_w.",
+        "Outliers are flagged by modified z-score (> 3.5), never dropped; a coefficient of variation above 10 % is "
+        "a warning; a run during which a node throttled is marked invalid; N above the cores available is oversubscribed.",
+    ]
+    return "<section><h2>Method</h2>" + "".join(f"<p>{esc(t)}</p>" for t in text) + "</section>"
+
+
+def pi_accuracy_section(accuracy: Mapping[str, Any] | None) -> str:
+    if not accuracy:
+        return ""
+    z = _num(accuracy.get("z"))
+    estimate = "{:.8f}".format(accuracy["estimate"])
+    error = "{:.3g}".format(accuracy["abs_error"])
+    standard_error = "{:.3g}".format(accuracy["standard_error"])
+    z_text = "–" if z is None else "{:.2f}".format(z)
+    verdict = " (within sampling noise)." if z is not None and z <= 3 else "."
+    return (
+        "<section><h2>π accuracy</h2><p>"
+        f"Pooled over {esc(fmt_num(float(accuracy['samples'])))} samples of the measured runs: "
+        f"π̂ = {estimate}, |π̂ − π| = {error}, standard error {standard_error}, "
+        f"so the estimate is {z_text} standard errors from π{verdict}</p></section>"
+    )
+
+
+def render(
+    workload: str,
+    runs: Sequence[Mapping[str, Any]],
+    analysis: Mapping[str, Any],
+    context: Mapping[str, Any],
+    extra: Mapping[str, Any],
+    head: Mapping[str, Any],
+    notes: Sequence[str],
+    generated: str,
+    data_files: Sequence[str],
+    valid_only: Mapping[str, Any] | None = None,
+) -> str:
+    info = model.workload_info(workload)
+    summary = analysis.get("summary") or []
+    amdahl = analysis.get("amdahl")
+    legacy = extra.get("legacy") if isinstance(extra.get("legacy"), Mapping) else None
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        f"<title>{esc(info['title'])} — {esc(generated)}</title>",
+        f"<style>{CSS}</style></head><body><main>",
+        f"<h1>{esc(info['title'])}</h1>",
+        f'<p class="lead">{esc(info["description"])} Generated {esc(generated)}.</p>',
+        f"<p><strong>{esc(head.get('summary'))}</strong></p>",
+        headline_section(head, legacy),
+    ]
+    if workload == "transcode" or extra.get("verification") is not None:
+        parts.append(verification_section(extra.get("verification")))
+    parts.append(warnings_section(notes))
+    parts.append(legacy_section(legacy))
+
+    modes = model.scaled_modes(summary)
+    other_modes = [m for m in ("baseline",) if model.rows_for(summary, m)]
+    if modes or other_modes:
+        parts.append("<section><h2>Scaling</h2>")
+        for mode in other_modes + modes:
+            rows = model.rows_for(summary, mode)
+            fps = None
+            if workload == "transcode":
+                fps = {int(r.get("workers") or 0): model.frames_per_second(runs, mode, int(r.get("workers") or 0)) for r in rows}
+                if all(v is None for v in fps.values()):
+                    fps = None
+            parts.append(scaling_table(mode, rows, info["throughput_unit"], fps))
+        if amdahl:
+            s_max = _num(amdahl.get("s_max"))
+            parts.append(
+                f"<p>Amdahl fit (strong): T(N) = {_f(amdahl.get('a'), 4)} s + {_f(amdahl.get('b'), 4)} s / N; "
+                f"serial fraction f = {_pct(amdahl.get('serial_fraction')) if (_num(amdahl.get('serial_fraction')) or 0) >= 0.01 else _f(amdahl.get('serial_fraction'), 3)}; "
+                f"speed-up limit 1/f = {_f(s_max, 3, '×') if s_max is not None else 'none (f = 0)'}"
+                + (f"; R² = {_f(amdahl.get('r_squared'), 4)}" if _num(amdahl.get("r_squared")) is not None else "")
+                + ".</p>"
+            )
+        if valid_only:
+            parts.append(
+                "<h3>The same figures without the invalid (throttled) runs</h3>"
+                "<p>Some runs were marked invalid; the tables above count them, these leave them out.</p>"
+            )
+            for mode in modes:
+                rows = model.rows_for(valid_only.get("summary") or [], mode)
+                if rows:
+                    parts.append(scaling_table(mode, rows, info["throughput_unit"], None))
+        parts.append("</section>")
+
+    figures = []
+    for mode in modes:
+        weak = mode == "weak"
+        figures.append(figure(charts.time_chart(mode, summary, amdahl if mode == "strong" else None),
+                              "Median time per worker count on log-log axes; the dashed line is perfect scaling from T(1)."
+                              if not weak else "Median time per worker count; with weak scaling perfect is a flat line."))
+        figures.append(figure(charts.speedup_chart(mode, summary),
+                              "Bars are 95 % bootstrap intervals; hollow points are invalid or oversubscribed."))
+        figures.append(figure(charts.efficiency_chart(mode, summary), "Efficiency falls as overhead grows with N."))
+    run = model.timeline_run(runs, summary)
+    if run is not None:
+        figures.append(figure(charts.timeline_chart(run), "Each bar is one worker's compute interval (its RESULT timestamps)."))
+        figures.append(figure(charts.k3s_phase_chart(run), "Per-pod makespan split from Kubernetes status timestamps."))
+    phases = extra.get("phases")
+    if isinstance(phases, Mapping):
+        figures.append(figure(charts.transcode_phase_chart(phases), "Wall time of each pipeline phase."))
+    if not modes and legacy:
+        figures.append(figure(charts.legacy_chart(runs), "Each pod's self-reported time from the imported log."))
+    figures = [f for f in figures if f]
+    if figures:
+        parts.append(f'<section><h2>Charts</h2><div class="charts">{"".join(figures)}</div></section>')
+    elif not legacy:
+        parts.append("<section><h2>Charts</h2><p>Nothing to chart: no measured point.</p></section>")
+
+    if workload == "pi":
+        parts.append(pi_accuracy_section(model.pi_accuracy(runs)))
+    parts.append(environment_section(context))
+    parts.append(method_section(runs, context))
+    parts.append("<section><h2>Raw runs</h2>" + runs_table(runs, analysis.get("outliers") or []) + "</section>")
+    links = " · ".join(f'<a href="{esc(name)}">{esc(name)}</a>' for name in data_files)
+    parts.append(f"<section><h2>Data files</h2><p>{links}</p></section>")
+    parts.append("<footer>Written by the lab kit's report writer; the page needs no network and no script.</footer>")
+    parts.append("</main></body></html>")
+    return "\n".join(p for p in parts if p)
+

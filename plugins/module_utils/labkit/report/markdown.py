@@ -1,0 +1,160 @@
+"""summary.md: the headline and tables, paste-able into a GitHub issue."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import model
+from .svg import fmt_num
+
+
+def md_escape(value: Any) -> str:
+    """Cell text safe inside a GitHub table: pipes, HTML brackets and newlines neutralised."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        text = fmt_num(value, 4)
+    else:
+        text = str(value)
+    return (
+        text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+        .replace("\r", " ").replace("\n", " ")
+    )
+
+
+def _f(value: Any, digits: int = 3, unit: str = "") -> str:
+    number = model._num(value)
+    return "–" if number is None else fmt_num(number, digits) + unit
+
+
+def _pct(value: Any) -> str:
+    number = model._num(value)
+    return "–" if number is None else f"{number:.0%}"
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(
+    workload: str,
+    runs: Sequence[Mapping[str, Any]],
+    analysis: Mapping[str, Any],
+    context: Mapping[str, Any],
+    extra: Mapping[str, Any],
+    head: Mapping[str, Any],
+    notes: Sequence[str],
+    generated: str,
+) -> str:
+    info = model.workload_info(workload)
+    summary = analysis.get("summary") or []
+    out = [f"## {info['title']} ({generated})", "", f"**{md_escape(head.get('summary'))}**", ""]
+
+    verification = extra.get("verification")
+    if isinstance(verification, Mapping):
+        passed = verification.get("passed")
+        word = "PASSED" if passed else ("FAILED" if passed is False else "not checked")
+        out += [
+            f"**Verification {word}**: frames {md_escape(verification.get('frames_source'))} → "
+            f"{md_escape(verification.get('frames_output'))}, duration {_f(verification.get('duration_source_s'), 6)} s → "
+            f"{_f(verification.get('duration_output_s'), 6)} s, audio {_f(verification.get('audio_source_s'), 6)} s → "
+            f"{_f(verification.get('audio_output_s'), 6)} s",
+            "",
+        ]
+    if notes:
+        out += ["### Validity warnings", ""] + [f"- {md_escape(n)}" for n in notes] + [""]
+    else:
+        out += ["No validity warnings.", ""]
+
+    legacy = extra.get("legacy")
+    if isinstance(legacy, Mapping):
+        out += [
+            "### Imported log (legacy)",
+            "",
+            md_table(
+                ["figure", "value", "what it is"],
+                [
+                    ["pods N", md_escape(legacy.get("nodes")), "imported"],
+                    ["mean time Tₚ", _f(legacy.get("mean_time_s"), 4, " s"), "each pod did the full work"],
+                    ["slowest pod", _f(legacy.get("slowest_time_s"), 4, " s"), "when the cluster had finished"],
+                    ["reference Tₛ", _f(legacy.get("reference_s"), 4, " s"), "one machine, one pod's work"],
+                    ["speed-up Tₛ/Tₚ", _f(legacy.get("seed_speedup"), 4), "seed 001's arithmetic"],
+                    ["efficiency", _f(legacy.get("seed_efficiency"), 4), "seed 001's arithmetic"],
+                    ["“linear speed-up” N·Tₚ/Tₛ", _f(legacy.get("seed_linear_ratio"), 4, "×"), "seed 001's arithmetic, read backwards"],
+                    ["**throughput vs reference**", "**" + _f(legacy.get("throughput_vs_reference"), 3, "×") + "**",
+                     "the honest figure: N·Tₛ / slowest pod"],
+                ],
+            ),
+            "",
+        ]
+        if legacy.get("explanation"):
+            out += [md_escape(legacy["explanation"]), ""]
+
+    for mode in [m for m in ("baseline",) if model.rows_for(summary, m)] + model.scaled_modes(summary):
+        rows = model.rows_for(summary, mode)
+        reference = next((r.get("speedup_reference") for r in rows if r.get("speedup_reference")), None)
+        out += [f"### {mode} scaling", ""]
+        if mode in model.SCALED_MODES:
+            out += [f"T(1): {md_escape(reference)}" if reference else "No T(1) reference (no N=1 run): no speed-up.", ""]
+        table_rows = []
+        for r in rows:
+            ci = "–"
+            if model._num(r.get("speedup_ci_low")) is not None and model._num(r.get("speedup_ci_high")) is not None:
+                ci = f"{_f(r['speedup_ci_low'])}–{_f(r['speedup_ci_high'])}"
+            flags = [t for t, on in (("oversubscribed", r.get("oversubscribed")), ("invalid", not r.get("valid", True))) if on]
+            table_rows.append([
+                md_escape(r.get("workers")), md_escape(r.get("runs")),
+                f"{_f(r.get('t_median_s'), 4)} ± {_f(r.get('t_mad_s'), 2)}",
+                _f(r.get("speedup")), ci, _pct(r.get("efficiency")), _f(r.get("karp_flatt")),
+                _f(r.get("throughput"), 4), md_escape(", ".join(flags)) if flags else "ok",
+            ])
+        out += [
+            md_table(
+                ["N", "runs", "median T ± MAD, s", "scaled S" if mode == "weak" else "speed-up", "95% CI",
+                 "E_w" if mode == "weak" else "efficiency", "Karp–Flatt", f"throughput, {info['throughput_unit']}", "flags"],
+                table_rows,
+            ),
+            "",
+        ]
+    amdahl = analysis.get("amdahl")
+    if isinstance(amdahl, Mapping) and model._num(amdahl.get("a")) is not None:
+        out += [
+            f"Amdahl fit: T(N) = {_f(amdahl.get('a'), 4)} s + {_f(amdahl.get('b'), 4)} s/N, serial fraction "
+            f"{_f(amdahl.get('serial_fraction'), 3)}, speed-up limit {_f(amdahl.get('s_max'), 3, '×')}",
+            "",
+        ]
+    if workload == "pi":
+        accuracy = model.pi_accuracy(runs)
+        if accuracy:
+            out += [
+                f"π accuracy: π̂ = {accuracy['estimate']:.8f} from {fmt_num(float(accuracy['samples']))} samples, "
+                f"|error| {accuracy['abs_error']:.3g} = {accuracy['z']:.2f} standard errors",
+                "",
+            ]
+    nodes = [n for n in context.get("nodes") or [] if isinstance(n, Mapping)]
+    if nodes:
+        out += [
+            "### Nodes",
+            "",
+            md_table(
+                ["node", "model", "cores", "kernel", "OS", "governor", "K3s"],
+                [[md_escape(n.get("hostname") or n.get("name")), md_escape(n.get("model")), md_escape(n.get("cores")),
+                  md_escape(n.get("kernel")), md_escape(n.get("os")), md_escape(n.get("governor")),
+                  md_escape(n.get("k3s_version"))] for n in nodes],
+            ),
+            "",
+        ]
+    params = context.get("parameters")
+    if isinstance(params, Mapping) and params:
+        out += ["Parameters: " + ", ".join(f"{md_escape(k)}={md_escape(v)}" for k, v in sorted(params.items())), ""]
+    measured = model.measured_runs(runs)
+    out += [
+        f"{len(runs)} runs ({len(measured)} measured, {len(runs) - len(measured)} warm-up excluded); medians with MAD; "
+        "95% percentile bootstrap intervals; outliers flagged, not dropped. Files: index.html, runs.csv, summary.csv, results.json.",
+        "",
+    ]
+    return "\n".join(out)

@@ -1,0 +1,337 @@
+"""What the report shows, derived from runs and analyse()'s output (no HTML here).
+
+Presentation only: every metric comes from labkit.metrics (one place per
+formula); this module picks rows (the headline point, the median run),
+phrases warnings so a person can act on them, and names units.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .. import metrics
+from .svg import fmt_num
+
+Run = Mapping[str, Any]
+Row = Mapping[str, Any]
+
+WORKLOADS: dict[str, dict[str, str]] = {
+    "pi": {
+        "title": "Monte Carlo π scaling experiment",
+        "description": "Estimates π from random points in the unit square, split over N workers; "
+        "measures how the time to a fixed number of samples falls as workers are added.",
+        "work_unit": "samples",
+        "throughput_unit": "samples/s",
+    },
+    "transcode": {
+        "title": "Distributed video transcode",
+        "description": "Splits a video at keyframes, transcodes the segments on N workers, joins them "
+        "and verifies the result against the source.",
+        "work_unit": "s of video",
+        "throughput_unit": "s of video per s",
+    },
+}
+SCALED_MODES = ("strong", "weak")
+K3S_PHASES = [
+    ("scheduling_s", "scheduling"),
+    ("start_s", "container start"),
+    ("runtime_start_s", "runtime start"),
+    ("compute_s", "compute"),
+    ("exit_s", "exit"),
+]
+TRANSCODE_PHASES = [
+    ("probe_split_s", "probe + split"),
+    ("audio_s", "audio"),
+    ("segments_s", "video segments"),
+    ("join_mux_s", "join + mux"),
+    ("verify_s", "verify"),
+]
+
+
+def workload_info(workload: str) -> dict[str, str]:
+    return WORKLOADS.get(
+        workload,
+        {
+            "title": f"{workload} experiment",
+            "description": f"{workload} work split over N workers.",
+            "work_unit": "work units",
+            "throughput_unit": "work units/s",
+        },
+    )
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def measured_runs(runs: Sequence[Run]) -> list[Run]:
+    """Runs that count (as in metrics): not the warm-up, and with a recorded time."""
+    return [r for r in runs if not r.get("warmup", False) and r.get("t_e2e_s") is not None]
+
+
+def rows_for(summary: Sequence[Row], mode: str) -> list[Row]:
+    return sorted((r for r in summary if r.get("mode") == mode), key=lambda r: int(r.get("workers") or 0))
+
+
+def scaled_modes(summary: Sequence[Row]) -> list[str]:
+    """The modes present that scale with N (strong first), in display order."""
+    present = {r.get("mode") for r in summary}
+    return [m for m in SCALED_MODES if m in present]
+
+
+def reference_row(summary: Sequence[Row], mode: str) -> Row | None:
+    """The summary row whose median time is T(1) for `mode` (as analyse chose it)."""
+    rows = rows_for(summary, mode)
+    description = next((r.get("speedup_reference") for r in rows if r.get("speedup_reference")), None)
+    if mode == "strong" and description and str(description).startswith("baseline"):
+        baselines = rows_for(summary, "baseline")
+        return baselines[0] if baselines else None
+    return next((r for r in rows if int(r.get("workers") or 0) == 1 and r.get("t_median_s") is not None), None)
+
+
+def best_row(summary: Sequence[Row]) -> Row | None:
+    """The headline point: highest speed-up among valid scaled points (strong before weak).
+
+    Falls back to invalid points, then to the fastest point when nothing has a speed-up.
+    """
+    for mode in scaled_modes(summary):
+        rows = [r for r in rows_for(summary, mode) if _num(r.get("speedup")) is not None]
+        valid = [r for r in rows if r.get("valid", True)]
+        pool = valid or rows
+        if pool:
+            return max(pool, key=lambda r: (float(r["speedup"]), -int(r.get("workers") or 0)))
+    timed = [r for r in summary if _num(r.get("t_median_s")) is not None and r.get("mode") != "legacy"]
+    if timed:
+        return min(timed, key=lambda r: float(r["t_median_s"]))
+    return None
+
+
+def headline(workload: str, analysis: Mapping[str, Any], extra: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """The numbers at the top of the report, also returned to the playbook."""
+    summary = analysis.get("summary") or []
+    info = workload_info(workload)
+    best = best_row(summary)
+    head: dict[str, Any] = {
+        "workload": workload,
+        "mode": None,
+        "best_workers": None,
+        "speedup": None,
+        "speedup_ci_low": None,
+        "speedup_ci_high": None,
+        "efficiency": None,
+        "t1_s": None,
+        "t1_reference": None,
+        "t_best_s": None,
+        "throughput": None,
+        "throughput_unit": info["throughput_unit"],
+        "valid": None,
+        "path": path,
+    }
+    legacy = extra.get("legacy") if isinstance(extra.get("legacy"), Mapping) else None
+    if best is not None:
+        mode = str(best.get("mode"))
+        ref = reference_row(summary, mode) if mode in SCALED_MODES else None
+        head.update(
+            mode=mode,
+            best_workers=best.get("workers"),
+            speedup=best.get("speedup"),
+            speedup_ci_low=best.get("speedup_ci_low"),
+            speedup_ci_high=best.get("speedup_ci_high"),
+            efficiency=best.get("efficiency"),
+            t1_s=ref.get("t_median_s") if ref else None,
+            t1_reference=best.get("speedup_reference"),
+            t_best_s=best.get("t_median_s"),
+            throughput=best.get("throughput"),
+            valid=best.get("valid"),
+        )
+    head["summary"] = headline_text(head, legacy)
+    head["text"] = f"{head['summary']} — report: {path}"
+    return head
+
+
+def headline_text(head: Mapping[str, Any], legacy: Mapping[str, Any] | None = None) -> str:
+    """One line for the playbook's output and the top of summary.md (without the path)."""
+    parts = [f"{head['workload']}"]
+    if head.get("best_workers") is None:
+        if legacy:
+            ratio = _num(legacy.get("throughput_vs_reference"))
+            parts.append(
+                f"legacy log import: {legacy.get('nodes')} pods, mean {fmt_num(_num(legacy.get('mean_time_s')) or math.nan)} s"
+                + (f"; throughput {fmt_num(ratio)}× the reference machine" if ratio is not None else "")
+            )
+        else:
+            parts.append("no measured point")
+        return " — ".join(parts)
+    mode, n = head.get("mode"), head.get("best_workers")
+    speedup = _num(head.get("speedup"))
+    if speedup is not None:
+        label = "scaled speed-up" if mode == "weak" else "speed-up"
+        text = f"{mode}: best N={n}, {label} {fmt_num(speedup)}×"
+        low, high = _num(head.get("speedup_ci_low")), _num(head.get("speedup_ci_high"))
+        if low is not None and high is not None:
+            text += f" (95% CI {fmt_num(low)}–{fmt_num(high)})"
+        eff = _num(head.get("efficiency"))
+        if eff is not None:
+            text += f", efficiency {eff:.0%}"
+        if _num(head.get("t1_s")) is not None:
+            text += f"; T(1) = {fmt_num(head['t1_s'])} s ({head.get('t1_reference')})"
+    else:
+        text = f"{mode}: fastest N={n} at {fmt_num(_num(head.get('t_best_s')) or math.nan)} s; no speed-up (no T(1))"
+    parts.append(text)
+    tput = _num(head.get("throughput"))
+    if tput is not None:
+        parts.append(f"throughput {fmt_num(tput)} {head.get('throughput_unit')}")
+    if head.get("valid") is False:
+        parts.append("INVALID point (throttled)")
+    return " — ".join(parts)
+
+
+def median_run(runs: Sequence[Run], mode: str | None, workers: int | None) -> Run | None:
+    """The measured run with the median T_e2e (lower median) at (mode, workers)."""
+    pool = [
+        r
+        for r in measured_runs(runs)
+        if (mode is None or r.get("mode") == mode)
+        and (workers is None or int(r.get("workers") or 0) == workers)
+        and _num(r.get("t_e2e_s")) is not None
+    ]
+    if not pool:
+        return None
+    pool.sort(key=lambda r: (float(r["t_e2e_s"]), str(r.get("run_id"))))
+    return pool[(len(pool) - 1) // 2]
+
+
+def timeline_run(runs: Sequence[Run], summary: Sequence[Row]) -> Run | None:
+    """The median run of the largest N, in the first scaled mode (or any mode)."""
+    modes = scaled_modes(summary) or sorted({str(r.get("mode")) for r in runs})
+    for mode in modes:
+        candidates = [r for r in measured_runs(runs) if r.get("mode") == mode and _has_timestamps(r)]
+        if candidates:
+            largest = max(int(r.get("workers") or 0) for r in candidates)
+            return median_run(candidates, mode, largest)
+    return None
+
+
+def _has_timestamps(run: Run) -> bool:
+    results = run.get("results") or []
+    return bool(results) and all(
+        _num(r.get("t_start_ns")) is not None and _num(r.get("t_end_ns")) is not None for r in results
+    )
+
+
+def pi_accuracy(runs: Sequence[Run]) -> dict[str, Any] | None:
+    """Pooled π accuracy over the measured runs' results (metrics.pi_accuracy), or None."""
+    inside = samples = 0
+    for run in measured_runs(runs):
+        for result in run.get("results") or []:
+            i, s = result.get("inside"), result.get("samples")
+            if isinstance(i, int) and isinstance(s, int) and not isinstance(i, bool):
+                inside += i
+                samples += s
+    if samples <= 0:
+        return None
+    accuracy = dict(metrics.pi_accuracy(inside, samples))
+    accuracy.update(inside=inside, samples=samples)
+    return accuracy
+
+
+def frames_per_second(runs: Sequence[Run], mode: str, workers: int) -> float | None:
+    """Transcode: output frames over total time at one point (metrics.throughput, work = frames)."""
+    frames = 0.0
+    time = 0.0
+    found = False
+    for run in measured_runs(runs):
+        if run.get("mode") != mode or int(run.get("workers") or 0) != workers:
+            continue
+        t = _num(run.get("t_e2e_s"))
+        counts = [_num(r.get("frames_out")) for r in run.get("results") or []]
+        if t is None or not counts or any(c is None for c in counts):
+            continue
+        frames += sum(c for c in counts if c is not None)
+        time += t
+        found = True
+    return metrics.throughput(frames, time) if found and time > 0 else None
+
+
+def node_value(node: Mapping[str, Any], key: str, when: str | None = None) -> Any:
+    """A node field, flat (`key`, `key_before`) or nested under `before`/`after`."""
+    if when:
+        nested = node.get(when)
+        if isinstance(nested, Mapping) and key in nested:
+            return nested[key]
+        return node.get(f"{key}_{when}")
+    return node.get(key)
+
+
+def _throttle_flags(value: Any) -> tuple[bool, bool]:
+    """(throttled now, has occurred) from a parsed throttle dict or a raw integer."""
+    if isinstance(value, Mapping):
+        return bool(value.get("throttled_now")), bool(value.get("occurred_any") or value.get("has_occurred"))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return bool(value & 0xF), bool(value & 0xF0000)
+    return False, False
+
+
+def validity_notes(
+    workload: str,
+    runs: Sequence[Run],
+    analysis: Mapping[str, Any],
+    context: Mapping[str, Any],
+    extra: Mapping[str, Any],
+) -> list[str]:
+    """analyse()'s warnings plus the report's own notes, each saying what to do about it."""
+    notes = [str(w) for w in analysis.get("warnings") or []]
+    summary = analysis.get("summary") or []
+    by_id = {str(r.get("run_id")): r for r in runs}
+    for run_id in analysis.get("outliers") or []:
+        run = by_id.get(str(run_id), {})
+        notes.append(
+            f"Run {run_id} (N={run.get('workers')}, repetition {run.get('repetition')}) is an outlier "
+            "(modified z-score above 3.5): kept in the median, not dropped; check what else ran on the nodes then."
+        )
+    throttled = [r for r in runs if r.get("throttled")]
+    if throttled:
+        ids = ", ".join(str(r.get("run_id")) for r in throttled[:6]) + (" …" if len(throttled) > 6 else "")
+        notes.append(
+            f"{len(throttled)} run(s) ran while a node throttled (vcgencmd get_throttled bits 0–3): {ids}. "
+            "They are marked invalid; fix the power supply (under-voltage) or cooling and rerun."
+        )
+    for node in context.get("nodes") or []:
+        if not isinstance(node, Mapping):
+            continue
+        name = node.get("hostname") or node.get("name") or "a node"
+        for when in ("before", "after", None):
+            now, occurred = _throttle_flags(node_value(node, "throttled", when))
+            where = f" {when} the experiment" if when else ""
+            if now:
+                notes.append(f"Node {name} was throttling{where} (under-voltage, frequency cap or temperature limit): "
+                             "check its power supply and cooling.")
+            elif occurred:
+                notes.append(f"Node {name} has throttled since boot{where} (vcgencmd sticky bits): "
+                             "earlier runs on it may have been slowed; check power and cooling.")
+    for mode in scaled_modes(summary):
+        rows = rows_for(summary, mode)
+        if rows and all(_num(r.get("speedup")) is None for r in rows):
+            notes.append(
+                f"No {mode} speed-up: the runs have no N=1 reference"
+                + (" or baseline" if mode == "strong" else "")
+                + ". Times are shown alone; add 1 to the worker counts to get speed-up and efficiency."
+            )
+    if workload == "pi":
+        accuracy = pi_accuracy(runs)
+        if accuracy and _num(accuracy.get("z")) is not None and accuracy["z"] > 4:
+            notes.append(
+                f"The pooled π estimate is {accuracy['z']:.1f} standard errors from π: more than sampling "
+                "noise explains; check the worker kernel and the seeds."
+            )
+    verification = extra.get("verification")
+    if isinstance(verification, Mapping) and verification.get("passed") is False:
+        notes.append("The transcoded output FAILED verification against the source: do not use it; see Verification.")
+    return list(dict.fromkeys(notes))

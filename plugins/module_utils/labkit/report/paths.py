@@ -1,0 +1,68 @@
+"""Report folders: a new one per run, atomic file writes, an atomic `latest-<workload>` link.
+
+Nothing here ever overwrites or removes an existing report: the folder is
+created with os.mkdir (which fails when it exists) and suffixed -2, -3, … on
+collision; files are written under a temporary name and renamed into place.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+
+WORKLOAD_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+MAX_SUFFIX = 1000
+
+
+def folder_name(workload: str, now: _dt.datetime) -> str:
+    """`<workload>-<YYYYmmdd-HHMMSS>` (the time as given: pass a UTC datetime for UTC names)."""
+    if not WORKLOAD_RE.match(workload):
+        raise ValueError(f"workload must be a lower-case name like 'pi' or 'transcode', got {workload!r}")
+    return f"{workload}-{now.strftime('%Y%m%d-%H%M%S')}"
+
+
+def create_report_dir(reports_dir: str, workload: str, now: _dt.datetime) -> str:
+    """Create and return a new, empty report folder; never reuses an existing one."""
+    os.makedirs(reports_dir, exist_ok=True)
+    base = folder_name(workload, now)
+    for attempt in range(1, MAX_SUFFIX + 1):
+        name = base if attempt == 1 else f"{base}-{attempt}"
+        path = os.path.join(reports_dir, name)
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            continue
+        return path
+    raise RuntimeError(f"more than {MAX_SUFFIX} reports named {base} in {reports_dir}")
+
+
+def write_atomic(path: str, data: str | bytes) -> None:
+    """Write data to path via a temporary sibling and os.replace (readers never see half a file)."""
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.tmp-{os.getpid()}")
+    mode = "wb" if isinstance(data, bytes) else "w"
+    kwargs = {} if isinstance(data, bytes) else {"encoding": "utf-8", "newline": ""}
+    with open(tmp, mode, **kwargs) as handle:  # type: ignore[call-overload]
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def latest_link_path(reports_dir: str, workload: str) -> str:
+    return os.path.join(reports_dir, f"latest-{workload}")
+
+
+def point_latest(reports_dir: str, workload: str, report_path: str) -> str:
+    """Repoint <reports_dir>/latest-<workload> at report_path (relative symlink, atomic replace)."""
+    link = latest_link_path(reports_dir, workload)
+    target = os.path.relpath(report_path, reports_dir)
+    tmp = os.path.join(reports_dir, f".latest-{workload}.tmp-{os.getpid()}")
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    if os.path.isdir(link) and not os.path.islink(link):
+        os.unlink(tmp)
+        raise ValueError(f"{link} is a real directory, not a link; move it away so latest-{workload} can be a link")
+    os.replace(tmp, link)
+    return link

@@ -1,0 +1,462 @@
+"""Chart primitives as pure functions returning inline SVG strings.
+
+No plotting library: scales (linear and log), readable ticks, lines, points,
+error bars, a legend, horizontal lanes (timelines) and stacked bars. Every
+text that reaches the SVG goes through html.escape. The SVGs carry a viewBox
+and scale to the width of their container, so they read on a phone too.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html import escape
+
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+GRID = "#e3e3e3"
+AXIS = "#444"
+FONT = "font-family=\"system-ui,-apple-system,Segoe UI,Roboto,sans-serif\""
+
+
+def fmt_num(value: float, digits: int = 3) -> str:
+    """Compact human number: 3 significant digits, k/M/G suffixes for large values."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    for limit, divisor, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if magnitude >= limit:
+            return _trim(f"{value / divisor:.{digits}g}") + suffix
+    return _trim(f"{value:.{digits}g}")
+
+
+def _trim(text: str) -> str:
+    if "e" in text:
+        return text
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def nice_step(span: float, target: int = 5) -> float:
+    """A 1/2/5×10^k step giving about `target` intervals over span."""
+    if span <= 0 or not math.isfinite(span):
+        return 1.0
+    raw = span / max(target, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    for multiple in (1, 2, 2.5, 5, 10):
+        if raw <= multiple * power:
+            return multiple * power
+    return 10 * power
+
+
+def linear_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Ticks at a nice step covering [lo, hi] (the domain is widened to them by nice_domain)."""
+    if hi < lo:
+        lo, hi = hi, lo
+    if hi == lo:
+        hi = lo + (abs(lo) or 1.0)
+    step = nice_step(hi - lo, target)
+    start = math.floor(lo / step + 1e-9) * step
+    ticks = []
+    value = start
+    while value <= hi + step * 1e-6:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def nice_domain(lo: float, hi: float, target: int = 5, include_zero: bool = False) -> tuple[float, float]:
+    """Widen [lo, hi] to whole tick steps (and to 0 when asked)."""
+    if include_zero:
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi == lo:
+        pad = abs(hi) * 0.1 or 1.0
+        lo, hi = lo - pad, hi + pad
+        if include_zero and lo < 0 <= min(lo + pad, hi):
+            lo = 0.0
+    step = nice_step(hi - lo, target)
+    return math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Powers of ten in [lo, hi]; with 1, 2 and 5 multiples when the range spans few decades."""
+    if lo <= 0 or hi <= 0:
+        raise ValueError(f"log scale needs positive bounds, got {lo}..{hi}")
+    if hi < lo:
+        lo, hi = hi, lo
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    decades = max(math.log10(hi) - math.log10(lo), 1e-9)
+    if decades <= 0.7:
+        multiples = (1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9)
+    elif decades <= 2.2:
+        multiples = (1, 2, 5)
+    else:
+        multiples = (1,)
+    ticks = []
+    for exponent in range(first, last + 1):
+        for m in multiples:
+            value = m * 10.0**exponent
+            if lo * (1 - 1e-9) <= value <= hi * (1 + 1e-9):
+                ticks.append(float(f"{value:.6g}"))
+    if len(ticks) < 2:
+        ticks = sorted({float(f"{lo:.2g}"), float(f"{hi:.2g}")})
+    return ticks
+
+
+def log_domain(lo: float, hi: float) -> tuple[float, float]:
+    """A little padding around positive [lo, hi] on a log axis."""
+    if lo <= 0 or hi <= 0:
+        raise ValueError(f"log scale needs positive bounds, got {lo}..{hi}")
+    if hi == lo:
+        return lo / 1.5, hi * 1.5
+    factor = (hi / lo) ** 0.06
+    return lo / factor, hi * factor
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Maps a data interval [lo, hi] to pixels [p0, p1], linearly or in log10."""
+
+    lo: float
+    hi: float
+    p0: float
+    p1: float
+    log: bool = False
+
+    def __call__(self, value: float) -> float:
+        if self.log:
+            lo, hi, v = math.log10(self.lo), math.log10(self.hi), math.log10(max(value, 1e-300))
+        else:
+            lo, hi, v = self.lo, self.hi, value
+        if hi == lo:
+            return (self.p0 + self.p1) / 2
+        return self.p0 + (v - lo) / (hi - lo) * (self.p1 - self.p0)
+
+
+@dataclass
+class Series:
+    """One plotted series: a line and/or markers, optional error bars and point labels."""
+
+    label: str
+    points: Sequence[tuple[float, float]]
+    color: str = PALETTE[0]
+    line: bool = True
+    markers: bool = True
+    dash: str | None = None
+    errors: Sequence[tuple[float | None, float | None] | None] | None = None
+    point_labels: Sequence[str | None] | None = None
+    hollow: Sequence[bool] | None = None  # per point: drawn hollow (e.g. invalid/oversubscribed)
+
+
+@dataclass
+class XYChart:
+    """A chart specification; render with xy_chart()."""
+
+    title: str
+    x_label: str
+    y_label: str
+    series: list[Series] = field(default_factory=list)
+    x_log: bool = False
+    y_log: bool = False
+    x_ticks: Sequence[float] | None = None  # explicit ticks, e.g. the worker counts
+    y_zero: bool = True  # linear y axis includes 0
+    width: int = 640
+    height: int = 400
+    note: str | None = None
+
+
+def _text(
+    x: float, y: float, content: str, size: int = 12, anchor: str = "middle", extra: str = "", color: str = AXIS
+) -> str:
+    attrs = f" {extra}" if extra else ""
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{color}"{attrs}>'
+        f"{escape(content)}</text>"
+    )
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _series_extent(series: Sequence[Series], axis: int, log: bool) -> list[float]:
+    values = []
+    for s in series:
+        for point in s.points:
+            if _finite(point[axis]) and (not log or point[axis] > 0):
+                values.append(float(point[axis]))
+        if axis == 1 and s.errors:
+            for err in s.errors:
+                for v in err or ():
+                    if _finite(v) and (not log or v > 0):
+                        values.append(float(v))
+    return values
+
+
+def legend(items: Sequence[tuple[str, str, str | None, bool]], x: float, y: float, width: float) -> tuple[str, float]:
+    """Legend entries (label, colour, dash, has_marker) laid out in rows within width.
+
+    Returns the SVG and the height it took.
+    """
+    parts = []
+    cx, cy = x, y
+    row_height = 18
+    for label, color, dash, marker in items:
+        item_width = 34 + 7.0 * len(label)
+        if cx > x and cx + item_width > x + width:
+            cx, cy = x, cy + row_height
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(
+            f'<line x1="{cx:.1f}" y1="{cy:.1f}" x2="{cx + 22:.1f}" y2="{cy:.1f}" stroke="{color}" '
+            f'stroke-width="2"{dash_attr}/>'
+        )
+        if marker:
+            parts.append(f'<circle cx="{cx + 11:.1f}" cy="{cy:.1f}" r="3.5" fill="{color}"/>')
+        parts.append(_text(cx + 28, cy + 4, label, 12, "start"))
+        cx += item_width + 10
+    return "".join(parts), (cy - y) + row_height
+
+
+def _svg_open(width: float, height: float, title: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'width="100%" preserveAspectRatio="xMidYMid meet" role="img" aria-label="{escape(title)}" {FONT}>'
+        f"<title>{escape(title)}</title>"
+        f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="#fff"/>'
+    )
+
+
+def xy_chart(chart: XYChart) -> str:
+    """Render an XYChart: grid, axes with ticks, series lines/markers/error bars, legend."""
+    series = [s for s in chart.series if any(_finite(p[0]) and _finite(p[1]) for p in s.points)]
+    width, height = chart.width, chart.height
+    items = [(s.label, s.color, s.dash, s.markers) for s in series]
+    legend_svg, legend_height = legend(items, 64, 0, width - 80)  # measured first, placed below
+    left, right, top = 64, 16, 34
+    bottom = 48 + legend_height + (16 if chart.note else 0)
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    xs = _series_extent(series, 0, chart.x_log) + [t for t in (chart.x_ticks or []) if not chart.x_log or t > 0]
+    ys = _series_extent(series, 1, chart.y_log)
+    out = [_svg_open(width, height, chart.title), _text(width / 2, 20, chart.title, 15, extra='font-weight="600"')]
+    if not xs or not ys:
+        out.append(_text(width / 2, height / 2, "no data to plot", 13))
+        out.append("</svg>")
+        return "".join(out)
+
+    if chart.x_log:
+        x_lo, x_hi = log_domain(min(xs), max(xs))
+        x_ticks = list(chart.x_ticks) if chart.x_ticks else log_ticks(x_lo, x_hi)
+    else:
+        x_lo, x_hi = nice_domain(min(xs), max(xs), 6)
+        if chart.x_ticks:
+            x_ticks = list(chart.x_ticks)
+            pad = (max(xs) - min(xs)) * 0.05 or 0.5
+            x_lo, x_hi = min(xs) - pad, max(xs) + pad
+        else:
+            x_ticks = linear_ticks(x_lo, x_hi, 6)
+    if chart.y_log:
+        y_lo, y_hi = log_domain(min(ys), max(ys))
+        y_ticks = log_ticks(y_lo, y_hi)
+    else:
+        headroom = (max(ys) - min(min(ys), 0.0 if chart.y_zero else min(ys))) * 0.04
+        y_lo, y_hi = nice_domain(min(ys), max(ys) + headroom, 5, include_zero=chart.y_zero)
+        y_ticks = linear_ticks(y_lo, y_hi, 5)
+    sx = Scale(x_lo, x_hi, left, left + plot_w, chart.x_log)
+    sy = Scale(y_lo, y_hi, top + plot_h, top, chart.y_log)
+
+    # grid and ticks
+    out.append('<g class="grid">')
+    for t in y_ticks:
+        y = sy(t)
+        if top - 0.5 <= y <= top + plot_h + 0.5:
+            out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{GRID}"/>')
+            out.append(_text(left - 6, y + 4, fmt_num(t), 11, "end"))
+    last_label_x = -1e9
+    for t in x_ticks:
+        x = sx(t)
+        if left - 0.5 <= x <= left + plot_w + 0.5:
+            out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{GRID}"/>')
+            label = fmt_num(t)
+            if x - last_label_x >= 8 * len(label) + 6:  # skip labels that would overlap
+                out.append(_text(x, top + plot_h + 16, label, 11))
+                last_label_x = x
+    out.append("</g>")
+    out.append(
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="{AXIS}" stroke-width="1"/>'
+    )
+    out.append(_text(left + plot_w / 2, top + plot_h + 36, chart.x_label, 12))
+    out.append(
+        _text(16, top + plot_h / 2, chart.y_label, 12, extra=f'transform="rotate(-90 16 {top + plot_h / 2:.1f})"')
+    )
+    # clip so that model lines outside the domain do not spill out
+    clip_id = "clip" + format(zlib.crc32("|".join([chart.title, chart.x_label, chart.y_label]).encode()), "x")
+    out.append(
+        f'<clipPath id="{clip_id}"><rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}"/></clipPath>'
+    )
+    out.append(f'<g clip-path="url(#{clip_id})">')
+    for s in series:
+        out.append(_series_svg(s, sx, sy))
+    out.append("</g>")
+    for s in series:
+        out.append(_point_labels_svg(s, sx, sy, left, left + plot_w, top))
+    legend_y = top + plot_h + 56
+    out.append(f'<g transform="translate(0 {legend_y:.1f})">{legend_svg}</g>')
+    if chart.note:
+        out.append(_text(left, height - 8, chart.note, 11, "start", 'font-style="italic"'))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _series_svg(s: Series, sx: Scale, sy: Scale) -> str:
+    parts = []
+    pts = [(i, p) for i, p in enumerate(s.points) if _finite(p[0]) and _finite(p[1])]
+    if sx.log:
+        pts = [(i, p) for i, p in pts if p[0] > 0]
+    if sy.log:
+        pts = [(i, p) for i, p in pts if p[1] > 0]
+    if s.errors:
+        for i, (x, _y) in pts:
+            err = s.errors[i] if i < len(s.errors) else None
+            if not err or not _finite(err[0]) or not _finite(err[1]):
+                continue
+            lo, hi = err
+            if sy.log and (lo <= 0 or hi <= 0):
+                continue
+            px, y0, y1 = sx(x), sy(lo), sy(hi)
+            parts.append(
+                f'<path d="M{px:.1f},{y0:.1f}V{y1:.1f}M{px - 5:.1f},{y0:.1f}h10M{px - 5:.1f},{y1:.1f}h10" '
+                f'stroke="{s.color}" stroke-width="1.4" fill="none"/>'
+            )
+    if s.line and len(pts) > 1:
+        d = " ".join(f"{sx(p[0]):.1f},{sy(p[1]):.1f}" for _i, p in pts)
+        dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+        parts.append(f'<polyline points="{d}" fill="none" stroke="{s.color}" stroke-width="2"{dash}/>')
+    if s.markers:
+        for i, p in pts:
+            hollow = bool(s.hollow and i < len(s.hollow) and s.hollow[i])
+            fill = "#fff" if hollow else s.color
+            parts.append(
+                f'<circle cx="{sx(p[0]):.1f}" cy="{sy(p[1]):.1f}" r="4" fill="{fill}" stroke="{s.color}" '
+                f'stroke-width="1.6"><title>{escape(s.label)}: {fmt_num(p[0])}, {fmt_num(p[1])}</title></circle>'
+            )
+    return "".join(parts)
+
+
+def _point_labels_svg(s: Series, sx: Scale, sy: Scale, x_min: float, x_max: float, y_min: float) -> str:
+    if not s.point_labels:
+        return ""
+    parts = []
+    for i, p in enumerate(s.points):
+        label = s.point_labels[i] if i < len(s.point_labels) else None
+        if not label or not (_finite(p[0]) and _finite(p[1])):
+            continue
+        x, y = sx(p[0]), max(sy(p[1]) - 10, y_min + 12)
+        anchor = "end" if x > x_max - 60 else ("start" if x < x_min + 40 else "middle")
+        parts.append(_text(x, y, label, 11, anchor, color=s.color))
+    return "".join(parts)
+
+
+@dataclass
+class Bar:
+    """One horizontal bar in a lane: [start, end] in the x unit, with a colour and a tooltip."""
+
+    lane: str
+    start: float
+    end: float
+    color: str = PALETTE[0]
+    label: str | None = None
+    tooltip: str | None = None
+
+
+def lanes_chart(
+    title: str,
+    bars: Sequence[Bar],
+    x_label: str,
+    legend_items: Sequence[tuple[str, str]] = (),
+    width: int = 640,
+    note: str | None = None,
+) -> str:
+    """Horizontal bars in named lanes (a timeline or a stacked per-lane breakdown)."""
+    lanes: list[str] = []
+    for bar in bars:
+        if bar.lane not in lanes:
+            lanes.append(bar.lane)
+    lane_height = 22 if len(lanes) <= 16 else max(8, 352 // len(lanes))
+    label_width = min(200, 16 + 7 * max((len(lane) for lane in lanes), default=4))
+    left, right, top = label_width, 20, 34
+    legend_svg, legend_height = legend([(label, color, None, False) for label, color in legend_items], left, 0, width - left - right)
+    if not legend_items:
+        legend_height = 0
+    plot_h = lane_height * max(len(lanes), 1)
+    height = top + plot_h + 46 + legend_height + (18 if note else 0)
+    plot_w = width - left - right
+    out = [_svg_open(width, height, title), _text(width / 2, 20, title, 15, extra='font-weight="600"')]
+    finite = [b for b in bars if _finite(b.start) and _finite(b.end)]
+    if not finite:
+        out.append(_text(width / 2, top + 20, "no data to plot", 13))
+        out.append("</svg>")
+        return "".join(out)
+    hi = max(max(b.end for b in finite), max(b.start for b in finite))
+    lo = min(0.0, min(b.start for b in finite))
+    lo, hi = nice_domain(lo, hi, 6, include_zero=True)
+    sx = Scale(lo, hi, left, left + plot_w)
+    for t in linear_ticks(lo, hi, 6):
+        x = sx(t)
+        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{GRID}"/>')
+        out.append(_text(x, top + plot_h + 16, fmt_num(t), 11))
+    for i, lane in enumerate(lanes):
+        y = top + i * lane_height
+        if lane_height >= 12:
+            shown = lane if len(lane) <= 28 else lane[:27] + "…"
+            out.append(_text(left - 6, y + lane_height / 2 + 4, shown, 11, "end"))
+    for bar in finite:
+        i = lanes.index(bar.lane)
+        y = top + i * lane_height + 3
+        x0, x1 = sx(bar.start), sx(bar.end)
+        tip = f"<title>{escape(bar.tooltip)}</title>" if bar.tooltip else ""
+        out.append(
+            f'<rect x="{x0:.1f}" y="{y:.1f}" width="{max(x1 - x0, 1):.1f}" height="{lane_height - 6:.1f}" '
+            f'fill="{bar.color}" rx="2">{tip}</rect>'
+        )
+        if bar.label and x1 - x0 > 7 * len(bar.label) + 6 and lane_height >= 16:
+            out.append(_text((x0 + x1) / 2, y + (lane_height - 6) / 2 + 4, bar.label, 10, color="#fff"))
+    out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="{AXIS}"/>')
+    out.append(_text(left + plot_w / 2, top + plot_h + 34, x_label, 12))
+    if legend_items:
+        out.append(f'<g transform="translate(0 {top + plot_h + 52:.1f})">{legend_svg}</g>')
+    if note:
+        out.append(_text(left, height - 6, note, 11, "start", 'font-style="italic"'))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def stacked_lanes(
+    title: str,
+    rows: Sequence[tuple[str, Sequence[tuple[str, float]]]],
+    x_label: str,
+    width: int = 640,
+    note: str | None = None,
+) -> str:
+    """One horizontal stacked bar per row: [(segment name, length)], colours by segment name."""
+    names: list[str] = []
+    for _lane, segments in rows:
+        for name, _length in segments:
+            if name not in names:
+                names.append(name)
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    bars = []
+    for lane, segments in rows:
+        position = 0.0
+        for name, length in segments:
+            if not _finite(length) or length <= 0:
+                continue
+            bars.append(
+                Bar(lane, position, position + length, colors[name], fmt_num(length), f"{lane} {name}: {fmt_num(length)}")
+            )
+            position += length
+    return lanes_chart(title, bars, x_label, [(n, colors[n]) for n in names], width, note)
