@@ -1,0 +1,238 @@
+"""The k3s backend's pure part: Job conditions, per-pod phases, results from several pods' logs."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from labkit.k8s_jobs import (
+    collect_k8s_run,
+    job_finished,
+    merge_phases,
+    parse_time,
+    pod_phases,
+    pod_problem,
+    results_from_logs,
+)
+
+RUN = "pi-20261125-031500-strong-n2-r1"
+# 2026-11-25T03:15:00Z as epoch seconds, computed independently of parse_time.
+T0 = int(datetime(2026, 11, 25, 3, 15, 0, tzinfo=timezone.utc).timestamp())
+
+
+def stamp(offset_s: int) -> str:
+    return datetime.fromtimestamp(T0 + offset_s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def result(index: int, pod: str | None, t_start_s: float, t_end_s: float, compute_s: float,
+           run_id: str = RUN, count: int = 2) -> dict:
+    record = {"schema": 1, "workload": "pi", "run_id": run_id, "index": index, "count": count,
+              "node": f"pi{index + 1}", "t_start_ns": round((T0 + t_start_s) * 1e9),
+              "t_end_ns": round((T0 + t_end_s) * 1e9), "compute_s": compute_s,
+              "samples": 5, "inside": 4, "seed": 7, "kernel": "python"}
+    if pod:
+        record["pod"] = pod
+    return record
+
+
+def line(record: dict) -> str:
+    return "RESULT " + json.dumps(record, separators=(",", ":"))
+
+
+def pod(name: str, index: int, *, created: int = 0, scheduled: int | None = 1, started: int | None = 3,
+        finished: int | None = 9, phase: str = "Succeeded", exit_code: int = 0) -> dict:
+    conditions = []
+    if scheduled is not None:
+        conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp(scheduled)})
+    state: dict = {}
+    if finished is not None:
+        state = {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
+                                "startedAt": stamp(started), "finishedAt": stamp(finished)}}
+    elif started is not None:
+        state = {"running": {"startedAt": stamp(started)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "creationTimestamp": stamp(created),
+            "labels": {"job-name": "pi-job", "batch.kubernetes.io/job-completion-index": str(index)},
+            "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},
+        },
+        "status": {
+            "phase": phase,
+            "conditions": conditions,
+            "containerStatuses": [{"name": "worker", "ready": False, "restartCount": 0, "state": state}],
+        },
+    }
+
+
+# --- Job conditions ------------------------------------------------------------------------------
+
+
+def test_job_complete_failed_and_running() -> None:
+    assert job_finished({"active": 2}) is None
+    assert job_finished({}) is None
+    assert job_finished(None) is None
+    complete = {"conditions": [
+        {"type": "SuccessCriteriaMet", "status": "True"},
+        {"type": "Complete", "status": "True", "lastTransitionTime": stamp(9)},
+    ], "succeeded": 2}
+    assert job_finished(complete) == "Complete"
+    failed = {"conditions": [{"type": "FailureTarget", "status": "True"},
+                             {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}
+    assert job_finished(failed) == "Failed"
+    # Interim conditions alone are not the end: pods may still be terminating.
+    assert job_finished({"conditions": [{"type": "FailureTarget", "status": "True"}]}) is None
+    assert job_finished({"conditions": [{"type": "SuccessCriteriaMet", "status": "True"}]}) is None
+    # A condition whose status is not "True" does not count.
+    assert job_finished({"conditions": [{"type": "Complete", "status": "False"}]}) is None
+    # A whole Job object is accepted as well as its status.
+    assert job_finished({"kind": "Job", "status": complete}) == "Complete"
+
+
+def test_parse_time_reads_rfc3339_and_rejects_garbage() -> None:
+    assert parse_time(stamp(0)) == T0
+    assert parse_time("2026-11-25T03:15:00.250000Z") == pytest.approx(T0 + 0.25)
+    assert parse_time("2026-11-25T04:15:00+01:00") == T0
+    assert parse_time("") is None
+    assert parse_time(None) is None
+    assert parse_time("yesterday") is None
+
+
+# --- phases --------------------------------------------------------------------------------------
+
+
+def test_pod_phases_against_hand_computed_values() -> None:
+    # created 0 s, scheduled 1 s, container started 3 s, worker 3.4 → 8.65 s, container finished 9 s.
+    phases = pod_phases(pod("p0", 0, created=0, scheduled=1, started=3, finished=9),
+                        result(0, "p0", 3.4, 8.65, 5.2))
+    assert phases["scheduling_s"] == pytest.approx(1.0)
+    assert phases["start_s"] == pytest.approx(2.0)
+    assert phases["runtime_start_s"] == pytest.approx(0.4, abs=1e-6)
+    assert phases["compute_s"] == pytest.approx(5.2)
+    assert phases["exit_s"] == pytest.approx(0.35, abs=1e-6)
+
+
+def test_one_second_resolution_can_make_a_phase_negative_and_it_is_kept() -> None:
+    # The kubelet truncates finishedAt to the second: a worker ending at 8.7 s in a container
+    # "finished" at 8 s gives exit_s = −0.7, reported as is (no clipping hides the resolution).
+    phases = pod_phases(pod("p0", 0, finished=8), result(0, "p0", 3.4, 8.7, 5.3))
+    assert phases["exit_s"] == pytest.approx(-0.7, abs=1e-6)
+
+
+def test_missing_timestamps_give_none_not_an_error() -> None:
+    pending = pod("p1", 1, scheduled=None, started=None, finished=None, phase="Pending")
+    phases = pod_phases(pending, None)
+    assert phases == {"scheduling_s": None, "start_s": None, "runtime_start_s": None, "compute_s": None, "exit_s": None}
+    running = pod("p1", 1, started=3, finished=None, phase="Running")
+    phases = pod_phases(running, result(1, "p1", 4.0, 6.0, 2.0))
+    assert phases["runtime_start_s"] == pytest.approx(1.0) and phases["exit_s"] is None
+
+
+def test_merge_phases_matches_by_pod_name_then_by_completion_index() -> None:
+    pods = [pod("job-0-aaaaa", 0, scheduled=1, started=2, finished=7),
+            pod("job-1-bbbbb", 1, scheduled=2, started=4, finished=9)]
+    results = [result(1, None, 4.5, 8.25, 3.75), result(0, "job-0-aaaaa", 2.5, 6.5, 4.0)]
+    merged = merge_phases(results, pods, "worker")
+    by_index = {r["index"]: r for r in merged}
+    assert by_index[0]["pod"] == "job-0-aaaaa"
+    assert by_index[0]["scheduling_s"] == pytest.approx(1.0)
+    assert by_index[0]["start_s"] == pytest.approx(1.0)
+    assert by_index[0]["exit_s"] == pytest.approx(0.5, abs=1e-6)
+    # No pod name in the record: the completion index finds job-1-bbbbb.
+    assert by_index[1]["pod"] == "job-1-bbbbb"
+    assert by_index[1]["scheduling_s"] == pytest.approx(2.0)
+    assert by_index[1]["start_s"] == pytest.approx(2.0)
+    assert by_index[1]["runtime_start_s"] == pytest.approx(0.5, abs=1e-6)
+    assert by_index[1]["exit_s"] == pytest.approx(0.75, abs=1e-6)
+    # The worker's compute_s is not replaced.
+    assert by_index[1]["compute_s"] == 3.75
+    # Inputs are not modified.
+    assert "scheduling_s" not in results[0]
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+def test_results_from_several_pods_with_prefixed_other_run_and_malformed_lines() -> None:
+    logs = {
+        "job-0-aaaaa": line(result(0, "job-0-aaaaa", 1, 2, 1.0)) + "\n",
+        # kubectl logs --prefix output, with a chatty line before the result.
+        "job-1-bbbbb": "[pod/job-1-bbbbb/worker] starting\n"
+                       "[pod/job-1-bbbbb/worker] " + line(result(1, None, 1, 3, 2.0)) + "\n",
+        # A result of another run and a broken RESULT line: both are problems of this pod.
+        "job-2-ccccc": line(result(0, "job-2-ccccc", 1, 2, 1.0, run_id="other-run")) + "\nRESULT {not json\n",
+    }
+    found = results_from_logs(logs, RUN)
+    assert sorted(r["index"] for r in found.records) == [0, 1]
+    assert {r["pod"] for r in found.records} == {"job-0-aaaaa", "job-1-bbbbb"}
+    assert len(found.problems) == 2
+    assert all(p.startswith("pod job-2-ccccc:") for p in found.problems)
+    assert any("bad JSON" in p for p in found.problems)
+    assert any("0 RESULT lines" in p for p in found.problems)
+
+
+def test_a_pod_printing_two_results_is_a_problem() -> None:
+    text = line(result(0, "p", 1, 2, 1.0)) + "\n" + line(result(0, "p", 1, 2, 1.0))
+    found = results_from_logs({"p": text}, RUN)
+    assert found.problems == [f"pod p: 2 RESULT lines for run {RUN}, expected 1"]
+
+
+# --- the run record ------------------------------------------------------------------------------
+
+
+def planned(n: int = 2) -> dict:
+    return {"run_id": RUN, "workload": "pi", "mode": "strong", "workers": n, "repetition": 1, "warmup": False,
+            "order": 3, "work": 10, "seed": 7, "oversubscribed": False, "label": "[3/9] strong N=2 rep 1/3",
+            "commands": [["python3", "x"]]}
+
+
+def test_collect_a_complete_run() -> None:
+    pods = [pod("job-0-aaaaa", 0), pod("job-1-bbbbb", 1)]
+    logs = {"job-0-aaaaa": line(result(0, "job-0-aaaaa", 3.5, 8.5, 5.0)),
+            "job-1-bbbbb": line(result(1, "job-1-bbbbb", 3.25, 8.0, 4.75))}
+    record, problems = collect_k8s_run(planned(), 10.5, "Complete", pods, logs, "worker")
+    assert problems == []
+    assert record["valid"] is True and record["t_e2e_s"] == 10.5
+    assert [r["index"] for r in record["results"]] == [0, 1]
+    assert record["results"][1]["runtime_start_s"] == pytest.approx(0.25, abs=1e-6)
+    assert record["results"][1]["exit_s"] == pytest.approx(1.0, abs=1e-6)
+    for planning_only in ("commands", "label", "seed"):
+        assert planning_only not in record
+    assert record["order"] == 3 and record["mode"] == "strong"
+
+
+def test_collect_a_failed_run_names_the_pod_its_exit_and_log_tail() -> None:
+    pods = [pod("job-0-aaaaa", 0), pod("job-1-bbbbb", 1, phase="Failed", exit_code=2)]
+    logs = {"job-0-aaaaa": line(result(0, "job-0-aaaaa", 3.5, 8.5, 5.0)),
+            "job-1-bbbbb": "Traceback (most recent call last):\nValueError: kernel 'numpy' was asked for\n"}
+    record, problems = collect_k8s_run(planned(), 10.5, "Failed", pods, logs, "worker")
+    assert record["valid"] is False
+    assert problems[0] == "Job Failed"
+    assert problems[1].startswith("pod job-1-bbbbb (index 1) Failed, exit code 2, reason Error")
+    assert "log tail: Traceback (most recent call last): | ValueError: kernel 'numpy' was asked for" in problems[1]
+    assert "1 results for 2 workers" in problems
+    # The failed pod's missing RESULT is not reported a second time.
+    assert not any("RESULT lines" in p for p in problems)
+
+
+def test_collect_a_run_that_never_started() -> None:
+    unschedulable = pod("job-0-aaaaa", 0, scheduled=None, started=None, finished=None, phase="Pending")
+    unschedulable["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                              "message": "0/3 nodes are available: 3 Insufficient cpu."}]
+    record, problems = collect_k8s_run(planned(1), None, "Timeout", [unschedulable], {}, "worker")
+    assert record["valid"] is False and record["t_e2e_s"] is None
+    assert problems[0] == "Job Timeout"
+    assert "not scheduled: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu." in problems[1]
+    _, problems = collect_k8s_run(planned(1), None, "Timeout", [], {}, "worker")
+    assert "no pods were created" in problems
+
+
+def test_pod_problem_shows_a_waiting_reason() -> None:
+    stuck = pod("job-0-aaaaa", 0, started=None, finished=None, phase="Pending")
+    stuck["status"]["containerStatuses"][0]["state"] = {
+        "waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"python:3.13-slim\""}}
+    assert pod_problem(stuck, None, container="worker") == (
+        "pod job-0-aaaaa (index 0) Pending, waiting: ImagePullBackOff: Back-off pulling image \"python:3.13-slim\"")
