@@ -47,9 +47,21 @@ lab_progress:
   returned: always
 """
 
+import shutil
+import subprocess
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labkit.local_backend import run_pool
-from ansible.module_utils.labkit.runs import collect_run
+from ansible.module_utils.labkit.runs import collect_run, throttled_during
+
+
+def read_throttled() -> str | None:
+    """`vcgencmd get_throttled` on a Raspberry Pi; None elsewhere."""
+    vcgencmd = shutil.which("vcgencmd")
+    if vcgencmd is None:
+        return None
+    done = subprocess.run([vcgencmd, "get_throttled"], capture_output=True, text=True, timeout=10, check=False)
+    return done.stdout if done.returncode == 0 else None
 
 
 def main() -> None:
@@ -67,11 +79,14 @@ def main() -> None:
     if not commands or not all(isinstance(c, list) and c for c in commands):
         module.fail_json(msg=f"run {planned.get('run_id')!r} has no worker commands to execute")
     slots = module.params["slots"] or len(commands)
+    before = read_throttled()
     outcome = run_pool([[str(arg) for arg in c] for c in commands], slots, module.params["timeout"])
-    record, problems = collect_run(planned, outcome)
+    throttled = throttled_during(before, read_throttled())
+    record, problems = collect_run(dict(planned, throttled=throttled), outcome)
     label = planned.get("label") or planned.get("run_id")
     progress = (f"{label}: {len(record['results'])}/{len(commands)} results in {outcome.t_e2e_s:.3f} s"
-                + (" (oversubscribed)" if planned.get("oversubscribed") else ""))
+                + (" (oversubscribed)" if planned.get("oversubscribed") else "")
+                + (" — THROTTLED: this run is flagged invalid" if throttled else ""))
     if problems:
         module.fail_json(msg=f"{label} failed: " + "; ".join(problems), run=record, lab_progress=progress)
     module.exit_json(changed=False, run=record, lab_progress=progress)

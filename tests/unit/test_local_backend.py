@@ -63,3 +63,15 @@ def test_collect_run_reports_a_missing_result_and_a_failed_worker() -> None:
     assert not record["valid"]
     assert any("worker 1 exited 1: worker exploded" in p for p in problems)
     assert any("1 results for 2 workers" in p for p in problems)
+
+
+def test_throttling_during_a_run_is_detected_from_vcgencmd_readings() -> None:
+    from labkit.runs import throttled_during
+
+    assert not throttled_during(None, None)  # not a Pi
+    assert not throttled_during("throttled=0x0", "throttled=0x0")
+    assert throttled_during("throttled=0x0", "throttled=0x4")  # bit 2: throttled now
+    # Bit 18 (throttled has occurred) newly set: it happened during the run, then recovered.
+    assert throttled_during("throttled=0x0", "throttled=0x40000")
+    # Already set before the run: not this run's doing.
+    assert not throttled_during("throttled=0x40000", "throttled=0x40000")

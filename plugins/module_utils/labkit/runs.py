@@ -3,11 +3,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from .environment import OCCURRED_OFFSET, parse_throttled
 from .local_backend import PoolOutcome, describe_failure
 from .results import parse_result_lines
 
 # Planning-only fields that do not belong in the record.
 _PLAN_ONLY = ("commands", "label", "seed")
+
+
+def throttled_during(before: str | None, after: str | None) -> bool:
+    """Did the node throttle between two `vcgencmd get_throttled` readings?
+
+    Yes when a "now" bit (0–3) is set after the run, or a "has occurred" bit
+    (16–19) is set after the run that was clear before it. No readings, no flag.
+    """
+    first, last = parse_throttled(before), parse_throttled(after)
+    if last is None:
+        return False
+    new_occurred = (last["value"] >> OCCURRED_OFFSET) & ~((first or {"value": 0})["value"] >> OCCURRED_OFFSET)
+    return bool(last["throttled_now"] or (first is not None and new_occurred & 0xF))
 
 
 def collect_run(planned: dict[str, Any], outcome: PoolOutcome) -> tuple[dict[str, Any], list[str]]:
