@@ -1,0 +1,136 @@
+"""lab_node_context and lab_report through a real ansible-playbook run on localhost."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from labtest import run_playbook
+
+pytestmark = pytest.mark.integration
+
+PLAYBOOK = """\
+---
+- name: Report module round trip
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Describe this node
+      lab_node_context:
+      register: node
+
+    - name: Describe it again in check mode (changes nothing)
+      lab_node_context:
+      check_mode: true
+      register: node_check
+
+    - name: Check mode does not write a report
+      lab_report:
+        reports_dir: "{{ reports_dir }}"
+        workload: pi
+        runs: "{{ runs }}"
+        context: {nodes: ["{{ node.node }}"]}
+      check_mode: true
+      register: dry
+
+    - name: Write the report
+      lab_report:
+        reports_dir: "{{ reports_dir }}"
+        workload: pi
+        runs: "{{ runs }}"
+        context:
+          nodes: ["{{ node.node }}"]
+          parameters: {pi_samples: 4000, pi_workers: [1, 2]}
+          tools: "{{ node.node.versions }}"
+      register: report
+
+    - name: Save what the modules returned
+      ansible.builtin.copy:
+        content: "{{ {'node': node, 'node_check': node_check, 'dry': dry, 'report': report} | to_json }}"
+        dest: "{{ out_file }}"
+        mode: "0600"
+
+    - name: A bad workload is refused with a message naming it
+      lab_report:
+        reports_dir: "{{ reports_dir }}"
+        workload: video
+        runs: []
+        context: {}
+      register: bad
+      failed_when: bad is not failed or 'video' not in bad.msg
+
+    - name: A run without workers is refused with a message naming it
+      lab_report:
+        reports_dir: "{{ reports_dir }}"
+        workload: pi
+        runs: [{run_id: r1, mode: strong}]
+        context: {}
+      register: bad_run
+      failed_when: bad_run is not failed or "has no 'workers'" not in bad_run.msg
+"""
+
+
+def make_runs() -> list[dict]:
+    runs = []
+    order = 0
+    for n in (1, 2):
+        for rep in range(3):
+            start = 1_764_040_000_000_000_000 + order * 10**10
+            results = [
+                {"schema": 1, "workload": "pi", "run_id": f"it-n{n}-r{rep}", "index": i, "count": n,
+                 "node": "<b>host</b>", "t_start_ns": start, "t_end_ns": start + int(2e9 / n) + rep * 10**7,
+                 "compute_s": 2.0 / n + rep * 0.01, "samples": 4000 // n, "inside": 3141 // n, "seed": 1,
+                 "kernel": "python"}
+                for i in range(n)
+            ]
+            runs.append({"run_id": f"it-n{n}-r{rep}", "workload": "pi", "mode": "strong", "workers": n,
+                         "repetition": rep, "warmup": rep == 0, "order": order, "work": 4000,
+                         "t_e2e_s": 2.1 / n + rep * 0.01, "oversubscribed": False, "throttled": False,
+                         "valid": True, "results": results})
+            order += 1
+    return runs
+
+
+def test_modules_write_a_report_and_describe_the_node(tmp_path: Path) -> None:
+    playbook = tmp_path / "report.yml"
+    playbook.write_text(PLAYBOOK)
+    reports = tmp_path / "reports"
+    out_file = tmp_path / "out.json"
+    proc = run_playbook(str(playbook), extra_vars={"reports_dir": str(reports), "runs": make_runs(),
+                                                   "out_file": str(out_file)}, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    out = json.loads(out_file.read_text())
+
+    node = out["node"]
+    assert node["changed"] is False and out["node_check"]["changed"] is False
+    assert node["node"]["hostname"] == os.uname().nodename
+    assert node["node"]["cores"] == os.cpu_count()
+    assert node["node"]["kernel"] == os.uname().release
+    assert node["node"]["versions"]["python"].count(".") == 2
+    assert "throttled" in node["node"]  # None off a Pi
+
+    dry = out["dry"]
+    assert dry["changed"] is True and dry["path"] is None
+
+    report = out["report"]
+    assert report["changed"] is True
+    folder = Path(report["path"])
+    assert folder.parent == reports and folder.name.startswith("pi-")
+    assert sorted(os.listdir(reports)) == sorted([folder.name, "latest-pi"])  # check mode wrote nothing
+    assert (reports / "latest-pi").resolve() == folder.resolve()
+    for name in ("index.html", "summary.md", "runs.csv", "summary.csv", "results.json"):
+        assert Path(report["files"][name]).stat().st_size > 0
+    assert report["lab_progress"].startswith("report: ") and "index.html" in report["lab_progress"]
+    assert report["lab_progress"] in proc.stdout  # the progress callback prints it
+    head = report["headline"]
+    assert head["best_workers"] == 2 and head["speedup"] == pytest.approx((2.1 + 0.015) / (1.05 + 0.015), rel=1e-9)  # medians of reps 1, 2
+
+    html = (folder / "index.html").read_text()
+    assert "&lt;b&gt;host&lt;/b&gt;" in html and "<b>host</b>" not in html
+    assert html.count("<svg") >= 4
+    data = json.loads((folder / "results.json").read_text())
+    assert data["context"]["nodes"][0]["hostname"] == node["node"]["hostname"]
+    assert len(data["runs"]) == 6
