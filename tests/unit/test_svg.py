@@ -111,3 +111,8 @@ def test_lanes_and_stacked_bars() -> None:
     stacked = parse(svg.stacked_lanes("phases", [("pod-1", [("scheduling", 1.0), ("compute", 3.0)])], "s"))
     widths = [float(r.get("width")) for r in stacked.iter(NS + "rect") if r.get("rx") == "2"]
     assert len(widths) == 2 and widths[1] == pytest.approx(3 * widths[0], rel=0.01)
+
+
+def test_log_ticks_on_a_narrow_range_are_evenly_spaced_inside_it() -> None:
+    ticks = svg.log_ticks(2.5, 2.9)
+    assert len(ticks) >= 3 and all(2.5 <= t <= 2.9 for t in ticks)

@@ -69,14 +69,15 @@ def time_chart(mode: str, summary: Sequence[Row], amdahl: Mapping[str, Any] | No
         fit_points = [(n, a + b / n) for n in dense if a + b / n > 0]
         series.append(Series(label, fit_points, PALETTE[1], markers=False, dash="2 3"))
     note = None if len(rows) > 1 else "Only one worker count was run: no scaling curve."
+    weak = mode == "weak"  # ideal is flat: a linear time axis from 0 shows how flat
     return xy_chart(
         XYChart(
-            f"Time vs workers ({mode} scaling, log-log)",
+            f"Time vs workers ({mode} scaling{'' if weak else ', log-log'})",
             "workers N",
             "time to finish, s",
             series,
             x_log=True,
-            y_log=True,
+            y_log=not weak,
             x_ticks=sorted(set(_worker_ticks(rows) + ([1.0] if t1 else []))),
             note=note,
         )
@@ -183,7 +184,7 @@ def k3s_phase_chart(run: Mapping[str, Any]) -> str | None:
         return None
     rows = []
     for r in sorted(results, key=_index):
-        lane = str(r.get("pod") or f"#{r.get('index')} {r.get('node')}")
+        lane = f"#{r.get('index')} {r.get('pod') or r.get('node')}"
         rows.append((lane, [(label, _num(r.get(key)) or 0.0) for key, label in model.K3S_PHASES]))
     return stacked_lanes(
         f"Pod phases: run {run.get('run_id')} (N={run.get('workers')})",

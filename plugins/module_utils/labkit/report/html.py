@@ -42,7 +42,7 @@ tr.flag td{background:#fff6e0}
 tr.warm td{color:var(--muted)}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:14px}
 figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:6px}
-figure svg{display:block;width:100%;height:auto}
+figure svg{display:block;width:100%;max-width:760px;height:auto;margin:0 auto}
 figcaption{color:var(--muted);font-size:.82em;padding:2px 6px}
 code{background:#f0f0f3;border-radius:3px;padding:0 3px}
 footer{color:var(--muted);font-size:.8em;margin-top:2em}
@@ -185,7 +185,7 @@ def legacy_section(legacy: Mapping[str, Any] | None) -> str:
     )
     return (
         "<section><h2>Imported log (legacy)</h2>"
-        + table(["figure", "value", "what it is"], rows)
+        + table(["figure", "value", "what it is"], rows, left=3)
         + f"<p>{esc(explanation)}</p></section>"
     )
 
@@ -279,7 +279,8 @@ def environment_section(context: Mapping[str, Any]) -> str:
     nodes = [n for n in context.get("nodes") or [] if isinstance(n, Mapping)]
     parts = ["<section><h2>Environment</h2>"]
     if nodes:
-        headers = ["node"] + [label for _, label in NODE_FIELDS] + ["temp. before, °C", "temp. after, °C", "throttle before", "throttle after"]
+        headers = ["node"] + [label for _, label in NODE_FIELDS] + [
+            "temp. before, °C", "temp. after, °C", "throttle before", "throttle after", "versions"]
         body = []
         for node in nodes:
             cells = [esc(node.get("hostname") or node.get("name"))]
@@ -295,6 +296,9 @@ def environment_section(context: Mapping[str, Any]) -> str:
                 if value is None and when == "before":
                     value = node.get("throttled")
                 cells.append(_throttle_text(value))
+            versions = node.get("versions")
+            cells.append(esc("; ".join(f"{k}: {v}" for k, v in sorted(versions.items())))
+                         if isinstance(versions, Mapping) and versions else "–")
             body.append(cells)
         parts.append(table(headers, body, left=len(NODE_FIELDS) + 1))
     else:
@@ -312,17 +316,39 @@ def environment_section(context: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
 def method_section(runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any]) -> str:
+    if runs and all(r.get("mode") == "legacy" for r in runs):
+        text = [
+            "Imported from a saved log in seed 001's format (“Node <host>: π ≈ <estimate>, Time: <s>s”): one line per "
+            "pod, no repetitions, no warm-up, no submit time and no timestamps, so no scaling statistics are possible.",
+            "The seed's own figures are reproduced with its formulas and labelled as such; the honest comparison with "
+            "the reference machine is N·Tₛ / T, where T is the slowest pod (when the cluster had finished).",
+            "To measure scaling, run bench-pi.yml itself: it repeats every worker count, shuffles the order and "
+            "reports medians with bootstrap intervals.",
+        ]
+        return "<section><h2>Method</h2>" + "".join(f"<p>{esc(t)}</p>" for t in text) + "</section>"
     measured = model.measured_runs(runs)
-    warmups = len(runs) - len(measured)
-    reps = sorted({int(r.get("repetition") or 0) for r in measured})
+    warmups = sum(1 for r in runs if r.get("warmup"))
+    failed = len(runs) - len(measured) - warmups
+    points = {(r.get("mode"), r.get("workers")) for r in measured}
+    per_point = sorted({sum(1 for r in measured if (r.get("mode"), r.get("workers")) == p) for p in points})
+    reps = "–".join(str(n) for n in (per_point[:1] + per_point[-1:] if len(per_point) > 1 else per_point))
     orders = [r.get("order") for r in runs if r.get("order") is not None]
+    first = (
+        f"{_plural(len(runs), 'run')}: {len(measured)} measured over {_plural(len(points), 'point')} "
+        f"({reps} repetitions per point)"
+        + (f"; {_plural(warmups, 'warm-up run')} kept in the data but excluded from every figure" if warmups else "")
+        + (f"; {_plural(failed, 'run')} without a time (failed) left out" if failed > 0 else "")
+        + "."
+    )
     text = [
-        f"{len(runs)} runs: {len(measured)} measured"
-        + (f" ({len(reps)} repetitions per point)" if reps else "")
-        + (f" and {warmups} warm-up run(s), kept in the data but excluded from every figure." if warmups else "."),
+        first,
         "The points ran in a shuffled order (column “order”), so drift (heat, background load) spreads over all N "
-        "instead of biasing one." if orders else "No execution order was recorded.",
+        "instead of biasing one." if len(set(orders)) > 1 else "No shuffled execution order was recorded.",
         "T(N) is the median end-to-end time (submit to last result, on the controller's monotonic clock) over the "
         "repetitions; spread is the MAD (median absolute deviation, unscaled), with min and max beside it. "
         "T_span (last worker end minus first worker start, on the workers' wall clocks) is shown beside it.",

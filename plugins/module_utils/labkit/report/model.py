@@ -97,14 +97,15 @@ def reference_row(summary: Sequence[Row], mode: str) -> Row | None:
 
 
 def best_row(summary: Sequence[Row]) -> Row | None:
-    """The headline point: highest speed-up among valid scaled points (strong before weak).
+    """The headline point: highest speed-up among valid, not oversubscribed scaled points (strong before weak).
 
-    Falls back to invalid points, then to the fastest point when nothing has a speed-up.
+    Falls back to oversubscribed, then invalid points, then to the fastest point when nothing has a speed-up.
     """
     for mode in scaled_modes(summary):
         rows = [r for r in rows_for(summary, mode) if _num(r.get("speedup")) is not None]
         valid = [r for r in rows if r.get("valid", True)]
-        pool = valid or rows
+        clean = [r for r in valid if not r.get("oversubscribed")]
+        pool = clean or valid or rows
         if pool:
             return max(pool, key=lambda r: (float(r["speedup"]), -int(r.get("workers") or 0)))
     timed = [r for r in summary if _num(r.get("t_median_s")) is not None and r.get("mode") != "legacy"]

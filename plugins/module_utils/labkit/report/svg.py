@@ -102,8 +102,9 @@ def log_ticks(lo: float, hi: float) -> list[float]:
             value = m * 10.0**exponent
             if lo * (1 - 1e-9) <= value <= hi * (1 + 1e-9):
                 ticks.append(float(f"{value:.6g}"))
-    if len(ticks) < 2:
-        ticks = sorted({float(f"{lo:.2g}"), float(f"{hi:.2g}")})
+    if len(ticks) < 3:
+        # a narrow range (less than a factor of ~2): evenly spaced nice values read better
+        ticks = [t for t in linear_ticks(lo, hi, 4) if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9) and t > 0]
     return ticks
 
 
@@ -164,7 +165,7 @@ class XYChart:
     y_log: bool = False
     x_ticks: Sequence[float] | None = None  # explicit ticks, e.g. the worker counts
     y_zero: bool = True  # linear y axis includes 0
-    width: int = 640
+    width: int = 600
     height: int = 400
     note: str | None = None
 
@@ -177,6 +178,32 @@ def _text(
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{color}"{attrs}>'
         f"{escape(content)}</text>"
     )
+
+
+def wrap(text: str, max_chars: int) -> list[str]:
+    """Greedy word wrap into lines of at most max_chars (a longer word stands alone)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) > max_chars:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _note_svg(note: str, x: float, y_last: float, width: float) -> str:
+    """Italic note lines ending at y_last (a note is wrapped to the chart's width)."""
+    lines = wrap(note, max(int(width / 6.2), 20))
+    first = y_last - 14 * (len(lines) - 1)
+    return "".join(_text(x, first + 14 * i, line, 11, "start", 'font-style="italic"') for i, line in enumerate(lines))
+
+
+def _note_height(note: str | None, width: float) -> int:
+    return 14 * len(wrap(note, max(int(width / 6.2), 20))) + 4 if note else 0
 
 
 def _finite(value: float | None) -> bool:
@@ -237,7 +264,7 @@ def xy_chart(chart: XYChart) -> str:
     items = [(s.label, s.color, s.dash, s.markers) for s in series]
     legend_svg, legend_height = legend(items, 64, 0, width - 80)  # measured first, placed below
     left, right, top = 64, 16, 34
-    bottom = 48 + legend_height + (16 if chart.note else 0)
+    bottom = 48 + legend_height + _note_height(chart.note, width - left - 8)
     plot_w, plot_h = width - left - right, height - top - bottom
 
     xs = _series_extent(series, 0, chart.x_log) + [t for t in (chart.x_ticks or []) if not chart.x_log or t > 0]
@@ -275,7 +302,7 @@ def xy_chart(chart: XYChart) -> str:
         y = sy(t)
         if top - 0.5 <= y <= top + plot_h + 0.5:
             out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{GRID}"/>')
-            out.append(_text(left - 6, y + 4, fmt_num(t), 11, "end"))
+            out.append(_text(left - 6, y + 4, fmt_num(t), 12, "end"))
     last_label_x = -1e9
     for t in x_ticks:
         x = sx(t)
@@ -283,15 +310,15 @@ def xy_chart(chart: XYChart) -> str:
             out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{GRID}"/>')
             label = fmt_num(t)
             if x - last_label_x >= 8 * len(label) + 6:  # skip labels that would overlap
-                out.append(_text(x, top + plot_h + 16, label, 11))
+                out.append(_text(x, top + plot_h + 17, label, 12))
                 last_label_x = x
     out.append("</g>")
     out.append(
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="{AXIS}" stroke-width="1"/>'
     )
-    out.append(_text(left + plot_w / 2, top + plot_h + 36, chart.x_label, 12))
+    out.append(_text(left + plot_w / 2, top + plot_h + 36, chart.x_label, 13))
     out.append(
-        _text(16, top + plot_h / 2, chart.y_label, 12, extra=f'transform="rotate(-90 16 {top + plot_h / 2:.1f})"')
+        _text(16, top + plot_h / 2, chart.y_label, 13, extra=f'transform="rotate(-90 16 {top + plot_h / 2:.1f})"')
     )
     # clip so that model lines outside the domain do not spill out
     clip_id = "clip" + format(zlib.crc32("|".join([chart.title, chart.x_label, chart.y_label]).encode()), "x")
@@ -307,7 +334,7 @@ def xy_chart(chart: XYChart) -> str:
     legend_y = top + plot_h + 56
     out.append(f'<g transform="translate(0 {legend_y:.1f})">{legend_svg}</g>')
     if chart.note:
-        out.append(_text(left, height - 8, chart.note, 11, "start", 'font-style="italic"'))
+        out.append(_note_svg(chart.note, left, height - 8, width - left - 8))
     out.append("</svg>")
     return "".join(out)
 
@@ -378,7 +405,7 @@ def lanes_chart(
     bars: Sequence[Bar],
     x_label: str,
     legend_items: Sequence[tuple[str, str]] = (),
-    width: int = 640,
+    width: int = 600,
     note: str | None = None,
 ) -> str:
     """Horizontal bars in named lanes (a timeline or a stacked per-lane breakdown)."""
@@ -393,7 +420,7 @@ def lanes_chart(
     if not legend_items:
         legend_height = 0
     plot_h = lane_height * max(len(lanes), 1)
-    height = top + plot_h + 46 + legend_height + (18 if note else 0)
+    height = top + plot_h + 46 + legend_height + _note_height(note, width - left - 8)
     plot_w = width - left - right
     out = [_svg_open(width, height, title), _text(width / 2, 20, title, 15, extra='font-weight="600"')]
     finite = [b for b in bars if _finite(b.start) and _finite(b.end)]
@@ -430,7 +457,7 @@ def lanes_chart(
     if legend_items:
         out.append(f'<g transform="translate(0 {top + plot_h + 52:.1f})">{legend_svg}</g>')
     if note:
-        out.append(_text(left, height - 6, note, 11, "start", 'font-style="italic"'))
+        out.append(_note_svg(note, left, height - 6, width - left - 8))
     out.append("</svg>")
     return "".join(out)
 
@@ -439,7 +466,7 @@ def stacked_lanes(
     title: str,
     rows: Sequence[tuple[str, Sequence[tuple[str, float]]]],
     x_label: str,
-    width: int = 640,
+    width: int = 600,
     note: str | None = None,
 ) -> str:
     """One horizontal stacked bar per row: [(segment name, length)], colours by segment name."""
@@ -459,4 +486,5 @@ def stacked_lanes(
                 Bar(lane, position, position + length, colors[name], fmt_num(length), f"{lane} {name}: {fmt_num(length)}")
             )
             position += length
-    return lanes_chart(title, bars, x_label, [(n, colors[n]) for n in names], width, note)
+    legend_items = [(n, colors[n]) for n in names] if len(names) > 1 else []
+    return lanes_chart(title, bars, x_label, legend_items, width, note)
