@@ -1,0 +1,120 @@
+"""Validation of the user's -e parameters, before any work: every problem is
+a sentence naming the variable, the value and what is expected."""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from .commands import OUTPUT_FORMATS
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+_WORD = re.compile(r"^[A-Za-z0-9._-]+$")
+_BITRATE = re.compile(r"^[0-9]+(\.[0-9]+)?[kKmM]?$")
+
+
+class ParamError(ValueError):
+    """A parameter is unusable; the message names it."""
+
+
+def _int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise ParamError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    try:
+        out = int(str(value).strip())
+    except ValueError:
+        raise ParamError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+    if out < minimum:
+        raise ParamError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return out
+
+
+def _float(name: str, value: Any, low: float, high: float, low_open: bool = False) -> float:
+    if isinstance(value, bool):
+        raise ParamError(f"{name} must be a number, got {value!r}")
+    try:
+        out = float(str(value).strip())
+    except ValueError:
+        raise ParamError(f"{name} must be a number, got {value!r}") from None
+    if out != out or out > high or out < low or (low_open and out == low):
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ParamError(f"{name} must be a number {bound} and <= {high}, got {value!r}")
+    return out
+
+
+def to_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1", "y"):
+        return True
+    if text in ("false", "no", "off", "0", "n", ""):
+        return False
+    raise ParamError(f"{name} must be true or false, got {value!r}")
+
+
+def check_video_path(video: Any) -> str:
+    """The source: an existing, readable, non-empty regular file."""
+    if video is None or str(video) == "":
+        raise ParamError("video is required: pass -e video=/path/to/file.mp4")
+    path = os.path.abspath(os.path.expanduser(str(video)))
+    if not os.path.lexists(path):
+        raise ParamError(f"video {str(video)!r} does not exist")
+    if os.path.isdir(path):
+        raise ParamError(f"video {str(video)!r} is a directory, not a video file")
+    if not os.path.isfile(path):
+        raise ParamError(f"video {str(video)!r} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise ParamError(f"video {str(video)!r} is not readable")
+    if os.path.getsize(path) == 0:
+        raise ParamError(f"video {str(video)!r} is empty (0 bytes)")
+    return path
+
+
+def check_output_path(output: Any, source: str) -> str:
+    """Where the result goes: never the source, never an existing file."""
+    path = os.path.abspath(os.path.expanduser(str(output)))
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in OUTPUT_FORMATS:
+        raise ParamError(
+            f"transcode_output {str(output)!r} must end in one of {', '.join(sorted(OUTPUT_FORMATS))}"
+        )
+    if os.path.realpath(path) == os.path.realpath(source):
+        raise ParamError(f"transcode_output {str(output)!r} is the source video itself; the source is only ever read")
+    if os.path.lexists(path):
+        raise ParamError(f"transcode_output {str(output)!r} already exists; choose a new name (nothing is overwritten)")
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise ParamError(f"transcode_output {str(output)!r}: its directory {parent!r} does not exist")
+    return path
+
+
+def validate(raw: dict[str, Any], cores: int) -> dict[str, Any]:
+    """All parameters except the video's content (probed later). Returns the
+    normalised values; raises ParamError on the first unusable one."""
+    out: dict[str, Any] = {}
+    out["video"] = check_video_path(raw.get("video"))
+    out["segment_seconds"] = _float("transcode_segment_seconds", raw.get("segment_seconds", 10), 0.0, 86400.0, low_open=True)
+    workers = raw.get("workers")
+    out["workers"] = cores if workers in (None, "", 0, "0", "auto") else _int("transcode_workers", workers, 1)
+    out["retries"] = _int("transcode_retries", raw.get("retries", 2), 0)
+    codec = str(raw.get("video_codec", "libx264"))
+    if not _WORD.match(codec):
+        raise ParamError(f"transcode_video_codec must be an FFmpeg encoder name, got {codec!r}")
+    out["video_codec"] = codec
+    preset = str(raw.get("preset", "veryfast"))
+    if not _WORD.match(preset) or (codec in ("libx264", "libx265") and preset not in X264_PRESETS):
+        raise ParamError(f"transcode_preset must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
+    out["preset"] = preset
+    crf = _float("transcode_crf", raw.get("crf", 28), 0.0, 63.0)
+    out["crf"] = f"{crf:g}"
+    acodec = str(raw.get("audio_codec", "aac"))
+    if not _WORD.match(acodec):
+        raise ParamError(f"transcode_audio_codec must be an FFmpeg encoder name, got {acodec!r}")
+    out["audio_codec"] = acodec
+    abr = str(raw.get("audio_bitrate", "128k"))
+    if not _BITRATE.match(abr):
+        raise ParamError(f"transcode_audio_bitrate must look like 128k, got {abr!r}")
+    out["audio_bitrate"] = abr
+    out["baseline"] = to_bool("transcode_baseline", raw.get("baseline", False))
+    return out

@@ -1,0 +1,160 @@
+#!/bin/sh
+# transcode_segment.sh -- THE segment worker (DESIGN §3, §6).
+#
+# The same file runs as a local process, on ssh hosts and in pods: it needs
+# only a POSIX shell, ffmpeg and ffprobe (no Python), so a plain FFmpeg image
+# will do.
+#
+# Input: a copy-extracted chunk of the source's video stream that starts at
+# the segment's keyframe and may also hold a few frames that belong to the
+# neighbouring segments (the open-GOP leading B-frames). The worker decodes
+# the chunk, keeps exactly the frames whose time lies in
+# [first packet's time, first packet's time + duration), encodes them to a
+# temporary file, counts the frames written (they must equal --frames, the
+# count the controller computed from the source's timestamps), and only then
+# renames the file into place. It prints exactly one line
+#   RESULT {"schema":1,"workload":"transcode",...}
+# on stdout and exits 0; on any failure it prints nothing on stdout, leaves
+# no file under the output name, explains on stderr and exits non-zero.
+#
+# Usage (every value is passed as its own argument; nothing is eval'd):
+#   transcode_segment.sh --input CHUNK --output SEG.mp4 --frames N
+#       --duration SECONDS|0 --tolerance SECONDS --index I --count C
+#       --run-id ID [--codec libx264] [--preset veryfast] [--crf 28]
+#       [--threads 0] [--slot S] [--ffmpeg ffmpeg] [--ffprobe ffprobe]
+# --duration 0 means "to the end of the chunk" (the last segment).
+set -u
+
+die() {
+    printf 'transcode_segment: %s\n' "$*" >&2
+    exit "${rc:-1}"
+}
+
+input=''; output=''; frames=''; duration=''; tolerance=''; index=''; count=''
+run_id=''; codec='libx264'; preset='veryfast'; crf='28'; threads='0'; slot=''
+ffmpeg='ffmpeg'; ffprobe='ffprobe'
+
+while [ "$#" -gt 0 ]; do
+    [ "$#" -ge 2 ] || die "option $1 needs a value"
+    case "$1" in
+        --input) input=$2 ;;
+        --output) output=$2 ;;
+        --frames) frames=$2 ;;
+        --duration) duration=$2 ;;
+        --tolerance) tolerance=$2 ;;
+        --index) index=$2 ;;
+        --count) count=$2 ;;
+        --run-id) run_id=$2 ;;
+        --codec) codec=$2 ;;
+        --preset) preset=$2 ;;
+        --crf) crf=$2 ;;
+        --threads) threads=$2 ;;
+        --slot) slot=$2 ;;
+        --ffmpeg) ffmpeg=$2 ;;
+        --ffprobe) ffprobe=$2 ;;
+        *) die "unknown option: $1" ;;
+    esac
+    shift 2
+done
+
+# --- validate every value before using it ----------------------------------
+is_uint() { case "$1" in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
+is_decimal() {
+    case "$1" in
+        '' | . | *[!0-9.]* | *.*.*) return 1 ;;
+        *) return 0 ;;
+    esac
+}
+is_word() { case "$1" in '' | *[!A-Za-z0-9._:-]*) return 1 ;; *) return 0 ;; esac; }
+
+[ -n "$input" ] || die "--input is required"
+[ -f "$input" ] && [ -r "$input" ] || die "input chunk '$input' is not a readable file"
+[ -n "$output" ] || die "--output is required"
+is_uint "$frames" && [ "$frames" -gt 0 ] || die "--frames must be a positive integer, got '$frames'"
+is_decimal "$duration" || die "--duration must be a number of seconds, got '$duration'"
+is_decimal "$tolerance" || die "--tolerance must be a number of seconds, got '$tolerance'"
+is_uint "$index" || die "--index must be an integer, got '$index'"
+is_uint "$count" || die "--count must be an integer, got '$count'"
+is_word "$run_id" || die "--run-id must be letters, digits and ._:-, got '$run_id'"
+is_word "$codec" || die "--codec must be an encoder name, got '$codec'"
+is_word "$preset" || die "--preset must be a preset name, got '$preset'"
+is_decimal "$crf" || die "--crf must be a number, got '$crf'"
+is_uint "$threads" || die "--threads must be an integer, got '$threads'"
+[ -z "$slot" ] || is_uint "$slot" || die "--slot must be an integer, got '$slot'"
+command -v "$ffmpeg" >/dev/null 2>&1 || die "ffmpeg not found: '$ffmpeg'"
+command -v "$ffprobe" >/dev/null 2>&1 || die "ffprobe not found: '$ffprobe'"
+
+node=$(uname -n 2>/dev/null | tr -cd 'A-Za-z0-9._-')
+[ -n "$node" ] || node=unknown
+segment=$(basename -- "$output")
+# The segment name goes into the JSON line: keep it to safe characters.
+case "$segment" in *[!A-Za-z0-9._-]*) die "output name '$segment' must be letters, digits and ._-" ;; esac
+tmp="$output.part"
+
+# Monotonic clock: /proc/uptime (seconds since boot, 10 ms resolution) is
+# monotonic and needs no extra tool; compute_s is reported to the centisecond.
+uptime_cs() {
+    read -r up _ </proc/uptime || return 1
+    sec=${up%.*}; frac=${up#*.}
+    case "$frac" in ?) frac="${frac}0" ;; esac
+    frac=${frac%"${frac#??}"}
+    echo $((sec * 100 + ${frac#0}))
+}
+
+cleanup() { rm -f -- "$tmp"; }
+trap cleanup EXIT
+trap 'cleanup; exit 143' TERM
+trap 'cleanup; exit 130' INT
+rm -f -- "$tmp"
+
+t_start_ns=$(date +%s%N)
+cs_start=$(uptime_cs) || die "cannot read /proc/uptime"
+
+# The chunk starts (in decode order) with the segment's keyframe: its time is
+# the segment's start on the chunk's own timeline.
+t0=$("$ffprobe" -v error -select_streams v:0 -read_intervals '%+#1' \
+    -show_entries packet=pts_time -of csv=p=0 -- "$input" | head -n 1 | tr -d ', \r')
+is_decimal "${t0#-}" || die "cannot read the first timestamp of '$input' (got '$t0')"
+
+# -copyts keeps ffmpeg's frame times equal to the container's (ffprobe's),
+# instead of shifting them by the file's start time.
+# Frame times are compared with half a frame of slack, so rounding of a
+# container's time base can neither drop nor add a frame.
+if [ "$duration" = 0 ] || [ "$duration" = 0.0 ]; then
+    keep="gte(t,$t0-$tolerance)"
+else
+    keep="gte(t,$t0-$tolerance)*lt(t,$t0+$duration-$tolerance)"
+fi
+
+if ! "$ffmpeg" -nostdin -hide_banner -loglevel error -y \
+    -copyts -i "$input" -map 0:v:0 -an -sn -dn \
+    -vf "select='$keep',setpts=PTS-STARTPTS" -fps_mode passthrough \
+    -frames:v "$frames" \
+    -c:v "$codec" -preset "$preset" -crf "$crf" -threads "$threads" \
+    -f mp4 -- "$tmp"; then
+    rc=3 die "ffmpeg failed on segment $index ('$segment')"
+fi
+
+frames_out=$("$ffprobe" -v error -select_streams v:0 -count_packets \
+    -show_entries stream=nb_read_packets -of csv=p=0 -- "$tmp" | head -n 1 | tr -d ', \r')
+is_uint "$frames_out" || rc=4 die "cannot count the frames of '$tmp'"
+if [ "$frames_out" -ne "$frames" ]; then
+    rc=5 die "segment $index ('$segment'): wrote $frames_out frames, expected $frames"
+fi
+bytes_out=$(wc -c <"$tmp" | tr -d ' ')
+mv -f -- "$tmp" "$output" || rc=6 die "cannot rename '$tmp' to '$output'"
+
+cs_end=$(uptime_cs) || die "cannot read /proc/uptime"
+t_end_ns=$(date +%s%N)
+cs=$((cs_end - cs_start))
+compute_s=$((cs / 100)).$(printf '%02d' $((cs % 100)))
+media_s=$duration
+[ "$duration" = 0 ] && media_s=null
+slot_json=''
+[ -n "$slot" ] && slot_json=",\"slot\":$slot"
+
+printf 'RESULT {"schema":1,"workload":"transcode","run_id":"%s","index":%s,"count":%s,"node":"%s","t_start_ns":%s,"t_end_ns":%s,"compute_s":%s,"segment":"%s","frames_in":%s,"frames_out":%s,"media_s":%s,"bytes_out":%s%s}\n' \
+    "$run_id" "$index" "$count" "$node" "$t_start_ns" "$t_end_ns" "$compute_s" \
+    "$segment" "$frames" "$frames_out" "$media_s" "$bytes_out" "$slot_json"
+trap - EXIT
+exit 0
