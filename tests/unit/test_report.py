@@ -174,6 +174,10 @@ def test_all_five_files_exist_and_parse(tmp_path: Path) -> None:
     titles = " ".join(html.svg_titles)
     for chart in ("Time vs workers", "Speed-up vs workers", "Efficiency vs workers", "Worker timeline"):
         assert chart in titles
+    svgs = raw_svgs(out)
+    for line in ("ideal: T(1)/N", "Amdahl fit a + b/N", "ideal: S = N", "95% bootstrap CI", "ideal: 100 %"):
+        assert line in svgs, line
+    assert svgs.count("<polyline") >= 5  # measured T, ideal, fit, measured S, ideal S, E, ideal E
     md = (folder / "summary.md").read_text()
     assert out["headline"]["summary"] in md.replace("\\|", "|")
     assert "| N |" in md
@@ -395,3 +399,20 @@ def test_an_existing_real_directory_named_latest_is_not_replaced(tmp_path: Path)
     with pytest.raises(ValueError, match="real directory"):
         write_report(str(tmp_path), "pi", make_runs(ns=(1,), reps=1), context(), now=NOW)
     assert (tmp_path / "latest-pi" / "keep.txt").read_text() == "mine"
+
+
+def test_when_no_worker_count_beats_t1_the_headline_says_so(tmp_path: Path) -> None:
+    runs = make_runs()
+    for run in runs:  # overhead dominates: every N takes longer than N=1
+        run["t_e2e_s"] = 1.0 + 0.3 * run["workers"] + 0.01 * run["repetition"]
+    out = write_report(str(tmp_path), "pi", runs, context(), now=NOW)
+    head = out["headline"]
+    assert head["best_workers"] == 2 and head["speedup"] < 1  # not N=1, the reference itself
+    assert "slower than T(1)" in head["summary"]
+    text = " ".join(page(Path(out["files"]["index.html"])).text)
+    assert "the time does not fall with N" in text
+    assert "Amdahl fit a + b/N" not in raw_svgs(out)
+
+
+def raw_svgs(out: dict) -> str:
+    return "".join(re.findall(r"<svg.*?</svg>", Path(out["files"]["index.html"]).read_text(), re.S))

@@ -62,7 +62,8 @@ def time_chart(mode: str, summary: Sequence[Row], amdahl: Mapping[str, Any] | No
             series.append(Series("ideal: T(1)/N", [(n, t1 / n) for n in dense], "#777", markers=False, dash="6 4"))
     if mode == "baseline" or ref is not None and ref.get("mode") == "baseline":
         series.append(Series("baseline (one plain process)", [(1.0, t1)] if t1 else [], PALETTE[3], line=False))
-    if mode == "strong" and amdahl and _num(amdahl.get("a")) is not None and _num(amdahl.get("b")) is not None:
+    if mode == "strong" and model.amdahl_meaningful(amdahl):
+        assert amdahl is not None
         a, b = float(amdahl["a"]), float(amdahl["b"])
         f = _num(amdahl.get("serial_fraction"))
         label = "Amdahl fit a + b/N" + (f" (serial fraction {f:.1%})" if f is not None else "")

@@ -423,14 +423,22 @@ def render(
                 if all(v is None for v in fps.values()):
                     fps = None
             parts.append(scaling_table(mode, rows, info["throughput_unit"], fps))
-        if amdahl:
+        if amdahl and model.amdahl_meaningful(amdahl):
             s_max = _num(amdahl.get("s_max"))
+            f = _num(amdahl.get("serial_fraction"))
             parts.append(
                 f"<p>Amdahl fit (strong): T(N) = {_f(amdahl.get('a'), 4)} s + {_f(amdahl.get('b'), 4)} s / N; "
-                f"serial fraction f = {_pct(amdahl.get('serial_fraction')) if (_num(amdahl.get('serial_fraction')) or 0) >= 0.01 else _f(amdahl.get('serial_fraction'), 3)}; "
+                f"serial fraction f = {_pct(f) if f is not None and f >= 0.01 else _f(f, 3)}; "
                 f"speed-up limit 1/f = {_f(s_max, 3, '×') if s_max is not None else 'none (f = 0)'}"
                 + (f"; R² = {_f(amdahl.get('r_squared'), 4)}" if _num(amdahl.get("r_squared")) is not None else "")
                 + ".</p>"
+            )
+        elif amdahl:
+            parts.append(
+                "<p>Amdahl fit (strong): the time does not fall with N "
+                f"(T(N) = {_f(amdahl.get('a'), 4)} s + {_f(amdahl.get('b'), 4)} s / N), so no serial fraction or "
+                "speed-up limit can be read from it; make the work larger (more samples) so that it dominates "
+                "the start-up overhead.</p>"
             )
         if valid_only:
             parts.append(

@@ -121,7 +121,7 @@ def render(
             "",
         ]
     amdahl = analysis.get("amdahl")
-    if isinstance(amdahl, Mapping) and model._num(amdahl.get("a")) is not None:
+    if isinstance(amdahl, Mapping) and model.amdahl_meaningful(amdahl):
         out += [
             f"Amdahl fit: T(N) = {_f(amdahl.get('a'), 4)} s + {_f(amdahl.get('b'), 4)} s/N, serial fraction "
             f"{_f(amdahl.get('serial_fraction'), 3)}, speed-up limit {_f(amdahl.get('s_max'), 3, '×')}",

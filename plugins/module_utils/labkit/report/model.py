@@ -103,6 +103,8 @@ def best_row(summary: Sequence[Row]) -> Row | None:
     """
     for mode in scaled_modes(summary):
         rows = [r for r in rows_for(summary, mode) if _num(r.get("speedup")) is not None]
+        scaled = [r for r in rows if int(r.get("workers") or 0) > 1]
+        rows = scaled or rows  # N=1 is the reference itself: only the headline when nothing else ran
         valid = [r for r in rows if r.get("valid", True)]
         clean = [r for r in valid if not r.get("oversubscribed")]
         pool = clean or valid or rows
@@ -181,6 +183,8 @@ def headline_text(head: Mapping[str, Any], legacy: Mapping[str, Any] | None = No
         eff = _num(head.get("efficiency"))
         if eff is not None:
             text += f", efficiency {eff:.0%}"
+        if speedup < 1 and int(n or 0) > 1:
+            text += " (slower than T(1): adding workers did not help)"
         if _num(head.get("t1_s")) is not None:
             text += f"; T(1) = {fmt_num(head['t1_s'])} s ({head.get('t1_reference')})"
     else:
@@ -192,6 +196,14 @@ def headline_text(head: Mapping[str, Any], legacy: Mapping[str, Any] | None = No
     if head.get("valid") is False:
         parts.append("INVALID point (throttled)")
     return " — ".join(parts)
+
+
+def amdahl_meaningful(amdahl: Mapping[str, Any] | None) -> bool:
+    """A fit worth drawing: both terms present and the parallel part b positive."""
+    if not amdahl:
+        return False
+    a, b = _num(amdahl.get("a")), _num(amdahl.get("b"))
+    return a is not None and b is not None and b > 0
 
 
 def median_run(runs: Sequence[Run], mode: str | None, workers: int | None) -> Run | None:
