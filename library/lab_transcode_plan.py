@@ -69,6 +69,10 @@ options:
     description: ffprobe program.
     type: str
     default: ffprobe
+  cwd:
+    description: Directory that relative I(video) and I(output) names are relative to
+      (the directory ansible-playbook was started in).
+    type: path
 author: Pi cluster lab
 """
 
@@ -150,6 +154,7 @@ def main() -> None:
             "baseline": {"type": "raw", "default": False},
             "work_dir": {"type": "path", "required": True},
             "ffprobe": {"type": "str", "default": "ffprobe"},
+            "cwd": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -158,8 +163,14 @@ def main() -> None:
         module.fail_json(msg=f"ffprobe not found ({p['ffprobe']!r}): install FFmpeg (apt-get install ffmpeg)")
     raw = {k: p[k] for k in ("video", "segment_seconds", "workers", "retries", "video_codec", "preset",
                              "crf", "audio_codec", "audio_bitrate", "baseline")}
+    output = p["output"] or None
+    if p["cwd"]:
+        if p["video"] not in (None, "") and not os.path.isabs(str(p["video"])):
+            raw["video"] = os.path.join(p["cwd"], str(p["video"]))
+        if output and not os.path.isabs(output):
+            output = os.path.join(p["cwd"], output)
     try:
-        data = prepare(raw, p["work_dir"], p["output"] or None, os.cpu_count() or 1,
+        data = prepare(raw, p["work_dir"], output, os.cpu_count() or 1,
                        ffprobe=p["ffprobe"], write=not module.check_mode)
     except ParamError as err:
         module.fail_json(msg=str(err))
