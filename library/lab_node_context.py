@@ -76,7 +76,8 @@ def main() -> None:
     versions = {"python": platform.python_version()}
     ffmpeg = first_line(["ffmpeg", "-version"])
     if ffmpeg:
-        versions["ffmpeg"] = ffmpeg
+        # "ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 the FFmpeg developers"
+        versions["ffmpeg"] = ffmpeg.split(" Copyright")[0]
     k3s = first_line(["k3s", "--version"])
     if k3s:
         versions["k3s"] = k3s

@@ -358,6 +358,11 @@ def test_transcode_verification_phases_and_fps(tmp_path: Path) -> None:
     assert "Output verification FAILED" in text and "FAILED verification" in text
     assert "Transcode pipeline: time per phase" in " ".join(html.svg_titles)
     assert "fps" in text and "s of video per s" in text
+    # 4 workers × 250 frames per run; fps = total frames over total time of the measured runs at N=4
+    at4 = [r for r in runs if r["workers"] == 4 and not r["warmup"]]
+    expected_fps = sum(250 * 4 for _ in at4) / sum(r["t_e2e_s"] for r in at4)
+    assert out["headline"]["fps"] == pytest.approx(expected_fps)
+    assert "fps" in out["headline"]["summary"]
     data = json.loads(Path(out["files"]["results.json"]).read_text())
     assert data["verification"]["passed"] is False and data["phases"]["segments_s"] == 12.5
     assert "Verification FAILED" in Path(out["files"]["summary.md"]).read_text()

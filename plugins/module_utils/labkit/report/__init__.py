@@ -89,7 +89,7 @@ def write_report(
 
     folder = paths.create_report_dir(reports_dir, workload, now)
     index_path = os.path.join(folder, "index.html")
-    head = model.headline(workload, analysis, extra, index_path)
+    head = model.headline(workload, analysis, extra, index_path, runs)
     notes = model.validity_notes(workload, runs, analysis, context, extra)
 
     documents = {

@@ -162,7 +162,7 @@ def timeline_chart(run: Mapping[str, Any]) -> str | None:
                         f"worker {r.get('index')} on {node}: {fmt_num(start)}–{fmt_num(end)} s"))
     span = max(b.end for b in bars)
     return lanes_chart(
-        f"Worker timeline: run {run.get('run_id')} (median run, N={run.get('workers')})",
+        f"Worker timeline: median run at N={run.get('workers')} ({run.get('run_id')})",
         bars,
         "seconds since the first worker started (worker wall clocks)",
         [(n, colors[n]) for n in nodes] if len(nodes) > 1 else (),

@@ -91,8 +91,24 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1, 
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
+def flatten(pairs: Sequence[tuple[str, Any]], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested dicts as dotted names (source.video.codec), so that a table row holds one value."""
+    flat: list[tuple[str, Any]] = []
+    for key, value in pairs:
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.extend(flatten(sorted(value.items(), key=lambda kv: str(kv[0])), f"{name}."))
+        else:
+            flat.append((name, value))
+    return flat
+
+
 def kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
-    return table(["name", "value"], [[esc(k), esc(v)] for k, v in pairs], left=2)
+    rows = []
+    for key, value in flatten(pairs):
+        shown = "none" if isinstance(value, (list, tuple, dict)) and not value else esc(value)
+        rows.append([esc(key), shown])
+    return table(["name", "value"], rows, left=2)
 
 
 def figure(svg: str | None, caption: str) -> str:
@@ -118,7 +134,8 @@ def headline_section(head: Mapping[str, Any], legacy: Mapping[str, Any] | None) 
         else:
             cards.append(card(f"fastest point (N={head['best_workers']})", _f(head.get("t_best_s"), 3, " s"), "no speed-up: no T(1)"))
         cards.append(card("T(1)", _f(head.get("t1_s"), 3, " s"), esc(head.get("t1_reference") or "no reference measured")))
-        cards.append(card(f"throughput at N={head['best_workers']}", _f(head.get("throughput")), esc(head.get("throughput_unit"))))
+        fps = f" · {_f(head.get('fps'))} fps" if _num(head.get("fps")) is not None else ""
+        cards.append(card(f"throughput at N={head['best_workers']}", _f(head.get("throughput")), esc(head.get("throughput_unit")) + fps))
         if head.get("valid") is False:
             cards.append(card("validity", '<span style="color:var(--bad)">invalid</span>', "a node throttled"))
     elif legacy:

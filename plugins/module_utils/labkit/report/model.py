@@ -116,7 +116,9 @@ def best_row(summary: Sequence[Row]) -> Row | None:
     return None
 
 
-def headline(workload: str, analysis: Mapping[str, Any], extra: Mapping[str, Any], path: str) -> dict[str, Any]:
+def headline(
+    workload: str, analysis: Mapping[str, Any], extra: Mapping[str, Any], path: str, runs: Sequence[Run] = ()
+) -> dict[str, Any]:
     """The numbers at the top of the report, also returned to the playbook."""
     summary = analysis.get("summary") or []
     info = workload_info(workload)
@@ -154,6 +156,8 @@ def headline(workload: str, analysis: Mapping[str, Any], extra: Mapping[str, Any
             throughput=best.get("throughput"),
             valid=best.get("valid"),
         )
+        if workload == "transcode":
+            head["fps"] = frames_per_second(runs, mode, int(best.get("workers") or 0))
     head["summary"] = headline_text(head, legacy)
     head["text"] = f"{head['summary']} — report: {path}"
     return head
@@ -192,7 +196,8 @@ def headline_text(head: Mapping[str, Any], legacy: Mapping[str, Any] | None = No
     parts.append(text)
     tput = _num(head.get("throughput"))
     if tput is not None:
-        parts.append(f"throughput {fmt_num(tput)} {head.get('throughput_unit')}")
+        fps = _num(head.get("fps"))
+        parts.append(f"throughput {fmt_num(tput)} {head.get('throughput_unit')}" + (f", {fmt_num(fps)} fps" if fps else ""))
     if head.get("valid") is False:
         parts.append("INVALID point (throttled)")
     return " — ".join(parts)

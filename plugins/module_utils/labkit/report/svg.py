@@ -206,6 +206,12 @@ def _note_height(note: str | None, width: float) -> int:
     return 14 * len(wrap(note, max(int(width / 6.2), 20))) + 4 if note else 0
 
 
+def _title(title: str, width: float) -> str:
+    """The chart title, centred; its size shrinks (down to 10) so that a long title fits the width."""
+    size = max(10, min(15, int((width - 16) / (0.62 * max(len(title), 1)))))
+    return _text(width / 2, 20, title, size, extra='font-weight="600"')
+
+
 def _finite(value: float | None) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
@@ -269,7 +275,7 @@ def xy_chart(chart: XYChart) -> str:
 
     xs = _series_extent(series, 0, chart.x_log) + [t for t in (chart.x_ticks or []) if not chart.x_log or t > 0]
     ys = _series_extent(series, 1, chart.y_log)
-    out = [_svg_open(width, height, chart.title), _text(width / 2, 20, chart.title, 15, extra='font-weight="600"')]
+    out = [_svg_open(width, height, chart.title), _title(chart.title, width)]
     if not xs or not ys:
         out.append(_text(width / 2, height / 2, "no data to plot", 13))
         out.append("</svg>")
@@ -422,7 +428,7 @@ def lanes_chart(
     plot_h = lane_height * max(len(lanes), 1)
     height = top + plot_h + 46 + legend_height + _note_height(note, width - left - 8)
     plot_w = width - left - right
-    out = [_svg_open(width, height, title), _text(width / 2, 20, title, 15, extra='font-weight="600"')]
+    out = [_svg_open(width, height, title), _title(title, width)]
     finite = [b for b in bars if _finite(b.start) and _finite(b.end)]
     if not finite:
         out.append(_text(width / 2, top + 20, "no data to plot", 13))
