@@ -228,7 +228,7 @@ def pod_problem(pod: Mapping[str, Any], log_text: str | None = None, tail_lines:
     if _get(pod, "status", "reason"):
         parts.append(f"reason {_get(pod, 'status', 'reason')}: {_get(pod, 'status', 'message')}")
     text = ", ".join(parts)
-    lines = [line for line in (log_text or "").splitlines() if line.strip()]
+    lines = [line.strip() for line in (log_text or "").splitlines() if line.strip()]
     if lines:
         text += "; log tail: " + " | ".join(lines[-tail_lines:])
     return text

@@ -1,0 +1,239 @@
+"""A stand-in for the few Kubernetes API calls lab_k8s_job_run makes. It is NOT K3s.
+
+No K3s can run on the test machine, so this HTTP server answers the Job/Pod/log/
+event requests of the real `kubernetes` Python client in the API's JSON shape,
+and runs each pod of an Indexed Job for real: the container's command as a local
+process (`python3` → this interpreter, the ConfigMap mount → a folder holding the
+worker), with JOB_COMPLETION_INDEX, NODE_NAME and POD_NAME set from the manifest
+the way the kubelet would. Status timestamps are truncated to the second, as the
+API server writes them. What it cannot show (scheduling, images, Pod Security
+admission, real nodes) is left to a real cluster.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+
+def now_stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeCluster:
+    """Jobs, pods and logs of one namespace-agnostic fake cluster."""
+
+    def __init__(self, mounts: dict[str, Path], nodes: int = 2) -> None:
+        self.mounts = mounts  # container mount path -> local folder
+        self.nodes = [f"fake-node-{i}" for i in range(nodes)]
+        self.lock = threading.Lock()
+        self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.logs: dict[str, str] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.deleted: list[dict[str, Any]] = []
+
+    # --- Jobs ---------------------------------------------------------------------
+    def create_job(self, namespace: str, job: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        name = job["metadata"]["name"]
+        with self.lock:
+            if (namespace, name) in self.jobs:
+                return 409, status_body(409, "AlreadyExists", f'jobs.batch "{name}" already exists')
+            job = json.loads(json.dumps(job))
+            job["metadata"].update(namespace=namespace, uid=str(uuid.uuid4()), creationTimestamp=now_stamp())
+            job["status"] = {"startTime": now_stamp(), "active": job["spec"]["completions"]}
+            self.jobs[(namespace, name)] = job
+        for index in range(job["spec"]["completions"]):
+            threading.Thread(target=self.run_pod, args=(namespace, job, index), daemon=True).start()
+        return 201, job
+
+    def run_pod(self, namespace: str, job: dict[str, Any], index: int) -> None:
+        template = job["spec"]["template"]
+        name = f"{job['metadata']['name']}-{index}-{uuid.uuid4().hex[:5]}"
+        node = self.nodes[index % len(self.nodes)]
+        container = template["spec"]["containers"][0]
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": now_stamp(),
+                "labels": dict(template["metadata"].get("labels") or {}, **{
+                    "job-name": job["metadata"]["name"],
+                    "batch.kubernetes.io/job-name": job["metadata"]["name"],
+                    "batch.kubernetes.io/job-completion-index": str(index)}),
+                "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job["metadata"]["name"],
+                                     "uid": job["metadata"]["uid"], "controller": True}],
+            },
+            "spec": dict(template["spec"], nodeName=node),
+            "status": {"phase": "Pending", "conditions": []},
+        }
+        with self.lock:
+            self.pods[(namespace, name)] = pod
+        time.sleep(0.05)
+        with self.lock:
+            pod["status"]["conditions"].append(
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_stamp()})
+        env = {"PATH": os.environ.get("PATH", ""), "JOB_COMPLETION_INDEX": str(index)}
+        for item in container.get("env") or []:
+            ref = (item.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+            env[item["name"]] = {"spec.nodeName": node, "metadata.name": name}.get(ref, item.get("value", ""))
+        argv = [sys.executable if arg == "python3" else self.map_path(arg) for arg in container["command"]]
+        started = now_stamp()
+        with self.lock:
+            pod["status"].update(phase="Running", containerStatuses=[{
+                "name": container["name"], "image": container["image"], "imageID": "", "ready": True,
+                "restartCount": 0, "started": True, "state": {"running": {"startedAt": started}}}])
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        with self.lock:
+            self.logs[name] = done.stdout + done.stderr
+            pod["status"]["phase"] = "Succeeded" if done.returncode == 0 else "Failed"
+            pod["status"]["containerStatuses"][0].update(ready=False, started=False, state={"terminated": {
+                "exitCode": done.returncode, "reason": "Completed" if done.returncode == 0 else "Error",
+                "startedAt": started, "finishedAt": now_stamp()}})
+            self.update_job(namespace, job["metadata"]["name"])
+
+    def map_path(self, arg: str) -> str:
+        for mount, folder in self.mounts.items():
+            if arg.startswith(mount.rstrip("/") + "/"):
+                return str(folder / arg[len(mount.rstrip("/")) + 1:])
+        return arg
+
+    def update_job(self, namespace: str, name: str) -> None:
+        job = self.jobs.get((namespace, name))
+        if job is None:
+            return
+        pods = [p for p in self.pods.values() if p["metadata"]["labels"].get("job-name") == name]
+        succeeded = sum(p["status"]["phase"] == "Succeeded" for p in pods)
+        failed = sum(p["status"]["phase"] == "Failed" for p in pods)
+        job["status"].update(succeeded=succeeded, failed=failed,
+                             active=job["spec"]["completions"] - succeeded - failed)
+        if failed > job["spec"].get("backoffLimit", 6):
+            job["status"]["conditions"] = [
+                {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded"},
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                 "lastTransitionTime": now_stamp()}]
+        elif succeeded == job["spec"]["completions"]:
+            job["status"]["conditions"] = [
+                {"type": "SuccessCriteriaMet", "status": "True"},
+                {"type": "Complete", "status": "True", "lastTransitionTime": now_stamp()}]
+            job["status"]["completionTime"] = now_stamp()
+
+
+def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
+            "reason": reason, "code": code}
+
+
+def make_handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # quiet
+            pass
+
+        def send(self, code: int, body: Any, content_type: str = "application/json") -> None:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def body(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            return json.loads(self.rfile.read(length) or b"null")
+
+        def route(self, method: str) -> None:
+            url = urlparse(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            parts = url.path.strip("/").split("/")
+            cluster.requests.append((method, self.path))
+            # /apis/batch/v1/namespaces/{ns}/jobs[/{name}[/status]]
+            if parts[:3] == ["apis", "batch", "v1"] and len(parts) >= 6 and parts[5] == "jobs":
+                namespace = parts[4]
+                if method == "POST" and len(parts) == 6:
+                    return self.send(*cluster.create_job(namespace, self.body()))
+                name = parts[6] if len(parts) > 6 else ""
+                with cluster.lock:
+                    job = cluster.jobs.get((namespace, name))
+                    if job is None:
+                        return self.send(404, status_body(404, "NotFound", f'jobs.batch "{name}" not found'))
+                    if method == "GET":
+                        return self.send(200, job)
+                    if method == "DELETE":
+                        options = self.body() or {}
+                        cluster.deleted.append({"name": name, "propagationPolicy": options.get(
+                            "propagationPolicy", query.get("propagationPolicy"))})
+                        del cluster.jobs[(namespace, name)]
+                        return self.send(200, status_body(200, "", "deleted") | {"status": "Success"})
+            # /api/v1/namespaces/{ns}/pods[/{name}/log] and /events
+            if parts[:2] == ["api", "v1"] and len(parts) >= 5 and method == "GET":
+                namespace, kind = parts[3], parts[4]
+                if kind == "pods" and len(parts) == 5:
+                    selector = dict(s.split("=", 1) for s in query.get("labelSelector", "").split(",") if s)
+                    with cluster.lock:
+                        items = [p for (ns, _), p in cluster.pods.items() if ns == namespace and all(
+                            p["metadata"]["labels"].get(k) == v for k, v in selector.items())]
+                        return self.send(200, {"apiVersion": "v1", "kind": "PodList", "metadata": {},
+                                               "items": json.loads(json.dumps(items))})
+                if kind == "pods" and len(parts) == 7 and parts[6] == "log":
+                    with cluster.lock:
+                        if parts[5] not in cluster.logs:
+                            return self.send(400, status_body(400, "BadRequest", "container is waiting to start"))
+                        return self.send(200, cluster.logs[parts[5]], "text/plain")
+                if kind == "events":
+                    return self.send(200, {"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []})
+            return self.send(404, status_body(404, "NotFound", f"the fake API does not serve {method} {url.path}"))
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.route("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.route("POST")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self.route("DELETE")
+
+    return Handler
+
+
+class FakeApiServer:
+    """Start with `with FakeApiServer(mounts) as api:`; api.kubeconfig(path) writes a kubeconfig for it."""
+
+    def __init__(self, mounts: dict[str, Path], nodes: int = 2) -> None:
+        self.cluster = FakeCluster(mounts, nodes)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self.cluster))
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeApiServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def kubeconfig(self, path: Path) -> Path:
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+        }))
+        return path

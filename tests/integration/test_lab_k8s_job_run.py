@@ -1,0 +1,124 @@
+"""lab_k8s_job_run through a real ansible-playbook run, against tests/fake_k8s_api.py.
+
+The fake answers the real `kubernetes` client's requests and runs every pod's
+command (the rendered pi-job.yaml.j2, the real pi_worker.py) as a local process;
+it is a stand-in for the API, not K3s (see its docstring for what it cannot show).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fake_k8s_api import FakeApiServer
+from labtest import REPO, run_playbook
+
+pytestmark = pytest.mark.integration
+
+WORKERS_DIR = REPO / "plugins" / "workers"
+
+
+def planned(run_id: str, workers: int, work: int) -> dict[str, Any]:
+    return {"run_id": run_id, "workload": "pi", "mode": "strong", "workers": workers, "repetition": 1,
+            "warmup": False, "order": 2, "work": work, "seed": 11, "oversubscribed": False,
+            "label": f"[2/5] strong N={workers} rep 1/3", "commands": []}
+
+
+def run_module(tmp_path: Path, kubeconfig: Path, run: dict[str, Any], *args: str,
+               **module_args: Any) -> tuple[dict[str, Any], str]:
+    """Render the Job with the role's template and defaults, run the module, return its result and the output."""
+    out = tmp_path / "result.json"
+    playbook = tmp_path / "run.yml"
+    playbook.write_text(json.dumps([{
+        "name": "Run one planned point as an Indexed Job",
+        "hosts": "localhost",
+        "connection": "local",
+        "gather_facts": False,
+        "vars_files": [str(REPO / "roles" / "pi" / "defaults" / "main.yml")],
+        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}", "lab_root": str(REPO),
+                 "planned_run": run},
+        "tasks": [
+            {"name": "Run the Job", "lab_k8s_job_run": {
+                "manifest": "{{ lookup('ansible.builtin.template', '" + str(REPO / "roles/pi/templates/pi-job.yaml.j2")
+                            + "', template_vars={'pi_k3s_run': planned_run, 'pi_k3s_kernel': 'python'}) | from_yaml }}",
+                "run": "{{ planned_run }}",
+                "namespace": "lab",
+                "kubeconfig": str(kubeconfig),
+                "poll_interval": 0.1,
+                **module_args,
+            }, "register": "job_run", "ignore_errors": True},
+            {"name": "Save the result", "ansible.builtin.copy": {
+                "content": "{{ job_run | to_json }}", "dest": str(out), "mode": "0600"},
+             "check_mode": False},
+        ],
+    }]))
+    done = run_playbook(str(playbook), "-i", "localhost,", *args, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(out.read_text()), done.stdout
+
+
+def test_a_run_collects_every_pod_with_phases_and_deletes_the_job(tmp_path: Path) -> None:
+    with FakeApiServer({"/opt/lab": WORKERS_DIR}) as api:
+        result, stdout = run_module(tmp_path, api.kubeconfig(tmp_path / "kubeconfig"),
+                                    planned("pi-20261125-031500-strong-n3-r1", 3, 30_001))
+        deleted = api.cluster.deleted
+    assert not result.get("failed"), result.get("msg")
+    record = result["run"]
+    assert record["valid"] is True
+    assert record["run_id"] == "pi-20261125-031500-strong-n3-r1" and record["workers"] == 3
+    assert "commands" not in record and "label" not in record
+    assert [r["index"] for r in record["results"]] == [0, 1, 2]
+    # Every worker did its share: the shares add up to the run's work exactly.
+    assert sum(r["samples"] for r in record["results"]) == 30_001
+    assert {r["node"] for r in record["results"]} == {"fake-node-0", "fake-node-1"}
+    for r in record["results"]:
+        assert r["pod"].startswith("pi-20261125-031500-strong-n3-r1-")
+        for phase in ("scheduling_s", "start_s", "runtime_start_s", "exit_s"):
+            # One-second timestamps on a sub-second fake: each phase lies within ±1 s.
+            assert isinstance(r[phase], float) and -1.0 <= r[phase] <= 2.0, (phase, r[phase])
+    assert record["t_e2e_s"] > 0
+    assert result["job"] == {"name": "pi-20261125-031500-strong-n3-r1", "namespace": "lab",
+                             "state": "Complete", "deleted": True}
+    assert deleted == [{"name": "pi-20261125-031500-strong-n3-r1", "propagationPolicy": "Background"}]
+    assert "3/3 results in" in stdout
+
+
+def test_failed_pods_are_named_with_their_log_tail(tmp_path: Path) -> None:
+    # --samples 0 is refused by every worker: the Job fails (backoffLimit 0).
+    with FakeApiServer({"/opt/lab": WORKERS_DIR}) as api:
+        result, _ = run_module(tmp_path, api.kubeconfig(tmp_path / "kubeconfig"),
+                               planned("pi-20261125-031500-strong-n2-r1", 2, 0))
+        deleted = api.cluster.deleted
+    assert result["failed"] is True
+    msg = result["msg"]
+    assert msg.startswith("[2/5] strong N=2 rep 1/3 failed: Job pi-20261125-031500-strong-n2-r1 in lab: Job Failed")
+    assert "pod pi-20261125-031500-strong-n2-r1-0-" in msg and "exit code 2" in msg
+    assert "'0' is not a positive whole number" in msg
+    assert result["run"]["valid"] is False
+    # The Job is cleaned up after a failure too.
+    assert [d["name"] for d in deleted] == ["pi-20261125-031500-strong-n2-r1"]
+
+
+def test_check_mode_creates_nothing_and_keep_leaves_the_job(tmp_path: Path) -> None:
+    with FakeApiServer({"/opt/lab": WORKERS_DIR}) as api:
+        kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
+        result, _ = run_module(tmp_path, kubeconfig, planned("pi-x-strong-n1-r1", 1, 100), "--check")
+        assert api.cluster.requests == []
+        assert result["changed"] is True and result["run"]["results"] == []
+        result, _ = run_module(tmp_path, kubeconfig, planned("pi-x-strong-n1-r2", 1, 100), keep=True)
+        assert result["run"]["valid"] is True
+        assert api.cluster.deleted == [] and result["job"]["deleted"] is False
+        assert ("lab", "pi-x-strong-n1-r2") in api.cluster.jobs
+
+
+def test_an_unreachable_cluster_is_named(tmp_path: Path) -> None:
+    with FakeApiServer({"/opt/lab": WORKERS_DIR}) as api:
+        kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
+    # The server is gone: its port refuses connections.
+    result, _ = run_module(tmp_path, kubeconfig, planned("pi-x-strong-n1-r1", 1, 100))
+    assert result["failed"] is True
+    assert "cannot reach the cluster to create Job pi-x-strong-n1-r1" in result["msg"]
+    result, _ = run_module(tmp_path, tmp_path / "missing-kubeconfig", planned("pi-x-strong-n1-r1", 1, 100))
+    assert result["failed"] is True and "cannot load kubeconfig" in result["msg"]
