@@ -292,11 +292,13 @@ def test_weak_scaling_uses_scaled_speedup(tmp_path: Path) -> None:
 
 
 def test_oversubscribed_points_are_labelled(tmp_path: Path) -> None:
-    out = write_report(str(tmp_path), "pi", make_runs(ns=(1, 2, 8)), context(), now=NOW)
+    out = write_report(str(tmp_path), "pi", make_runs(ns=(1, 2, 8)), context(["laptop"]), now=NOW)
     raw = Path(out["files"]["index.html"]).read_text()
     svgs = re.findall(r"<svg.*?</svg>", raw, re.S)
     assert any(">oversubscribed<" in s for s in svgs)
     assert "more workers than cores" in raw
+    assert "N = 8 ran more workers than the 4 cores available" in raw  # the one node's cores
+    assert "keep pi_workers at or below the cores" in raw
 
 
 def test_throttled_run_is_flagged_and_shown_both_ways(tmp_path: Path) -> None:

@@ -334,6 +334,18 @@ def validity_notes(
             elif occurred:
                 notes.append(f"Node {name} has throttled since boot{where} (vcgencmd sticky bits): "
                              "earlier runs on it may have been slowed; check power and cooling.")
+    over = sorted({int(r.get("workers") or 0) for r in summary if r.get("oversubscribed")})
+    if over:
+        cores = [_num(n.get("cores")) for n in context.get("nodes") or [] if isinstance(n, Mapping)]
+        # one node (the embedded default): name its cores; on a cluster the planner decides per node
+        total = int(cores[0]) if len(cores) == 1 and cores[0] else None
+        variable = "pi_workers" if workload == "pi" else "transcode_workers"
+        notes.append(
+            f"N = {', '.join(map(str, over))} ran more workers than the "
+            + (f"{total} cores available" if total else "cores available")
+            + ": those points measure contention, not scaling (labelled “oversubscribed” in the charts); "
+            f"keep {variable} at or below the cores, or add nodes."
+        )
     for mode in scaled_modes(summary):
         rows = rows_for(summary, mode)
         if rows and all(_num(r.get("speedup")) is None for r in rows):
