@@ -423,3 +423,26 @@ def test_when_no_worker_count_beats_t1_the_headline_says_so(tmp_path: Path) -> N
 
 def raw_svgs(out: dict) -> str:
     return "".join(re.findall(r"<svg.*?</svg>", Path(out["files"]["index.html"]).read_text(), re.S))
+
+
+@pytest.mark.parametrize("variant", ["strong", "weak", "k3s", "transcode", "hostile"])
+def test_every_inline_svg_is_well_formed_xml(tmp_path: Path, variant: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    workload = "transcode" if variant == "transcode" else "pi"
+    nodes = ["<x a='1'>&amp;\"", "pi-b"] if variant == "hostile" else NODES
+    runs = make_runs(
+        mode="weak" if variant == "weak" else "strong",
+        workload=workload,
+        nodes=nodes,
+        extra_result={"scheduling_s": 0.4, "start_s": 1.0, "runtime_start_s": -0.2, "exit_s": 0.2}
+        if variant == "k3s" else None,
+    )
+    extra = {"phases": {"probe_split_s": 1.0, "audio_s": 2.0, "segments_s": 9.0, "join_mux_s": 0.5, "verify_s": 0.4}} \
+        if variant == "transcode" else None
+    out = write_report(str(tmp_path), workload, runs, context(nodes), extra=extra, now=NOW)
+    svgs = re.findall(r"<svg.*?</svg>", Path(out["files"]["index.html"]).read_text(), re.S)
+    assert len(svgs) >= 4
+    for text in svgs:
+        root = ET.fromstring(text)  # duplicate attributes or unescaped text would raise
+        assert root.get("viewBox")
