@@ -365,6 +365,7 @@ def test_transcode_verification_phases_and_fps(tmp_path: Path) -> None:
     expected_fps = sum(250 * 4 for _ in at4) / sum(r["t_e2e_s"] for r in at4)
     assert out["headline"]["fps"] == pytest.approx(expected_fps)
     assert "fps" in out["headline"]["summary"]
+    assert out["headline"]["verified"] is False and "output FAILED verification" in out["headline"]["summary"]
     data = json.loads(Path(out["files"]["results.json"]).read_text())
     assert data["verification"]["passed"] is False and data["phases"]["segments_s"] == 12.5
     assert "Verification FAILED" in Path(out["files"]["summary.md"]).read_text()

@@ -372,11 +372,12 @@ def method_section(runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any]
         "Speed-up S = T(1)/T(N) against the T(1) named in each table; its 95 % interval is a percentile bootstrap "
         "(both the reference and the point resampled, seeded). Efficiency E = S/N; Karp–Flatt e = (1/S − 1/N)/(1 − 1/N). "
         "The Amdahl fit is least squares T(N) = a + b/N, serial fraction f = a/(a+b).",
-        "Weak scaling gives every worker the same work: weak efficiency E_w = T(1)/T(N), scaled speed-up N·E_w.",
+        "Weak scaling gives every worker the same work: weak efficiency E_w = T(1)/T(N), scaled speed-up N·E_w."
+        if any(r.get("mode") == "weak" for r in runs) else "",
         "Outliers are flagged by modified z-score (> 3.5), never dropped; a coefficient of variation above 10 % is "
         "a warning; a run during which a node throttled is marked invalid; N above the cores available is oversubscribed.",
     ]
-    return "<section><h2>Method</h2>" + "".join(f"<p>{esc(t)}</p>" for t in text) + "</section>"
+    return "<section><h2>Method</h2>" + "".join(f"<p>{esc(t)}</p>" for t in text if t) + "</section>"
 
 
 def pi_accuracy_section(accuracy: Mapping[str, Any] | None) -> str:

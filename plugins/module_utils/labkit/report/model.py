@@ -158,6 +158,9 @@ def headline(
         )
         if workload == "transcode":
             head["fps"] = frames_per_second(runs, mode, int(best.get("workers") or 0))
+    verification = extra.get("verification")
+    if isinstance(verification, Mapping) and "passed" in verification:
+        head["verified"] = verification.get("passed")
     head["summary"] = headline_text(head, legacy)
     head["text"] = f"{head['summary']} — report: {path}"
     return head
@@ -200,6 +203,8 @@ def headline_text(head: Mapping[str, Any], legacy: Mapping[str, Any] | None = No
         parts.append(f"throughput {fmt_num(tput)} {head.get('throughput_unit')}" + (f", {fmt_num(fps)} fps" if fps else ""))
     if head.get("valid") is False:
         parts.append("INVALID point (throttled)")
+    if "verified" in head:
+        parts.append("output verified" if head["verified"] else "output FAILED verification")
     return " — ".join(parts)
 
 
