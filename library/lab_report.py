@@ -73,6 +73,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labkit.report import validate, write_report
+from ansible.module_utils.labkit.report.paths import check_latest
 
 
 def main() -> None:
@@ -94,6 +95,10 @@ def main() -> None:
         module.fail_json(msg=f"Cannot write the report: {err}")
     if os.path.exists(reports_dir) and not os.path.isdir(reports_dir):
         module.fail_json(msg=f"reports_dir {reports_dir!r} exists and is not a directory")
+    try:
+        check_latest(reports_dir, p["workload"])
+    except ValueError as err:
+        module.fail_json(msg=f"Cannot write the report: {err}")
     if module.check_mode:
         module.exit_json(
             changed=True,

@@ -407,6 +407,11 @@ def test_an_existing_real_directory_named_latest_is_not_replaced(tmp_path: Path)
     with pytest.raises(ValueError, match="real directory"):
         write_report(str(tmp_path), "pi", make_runs(ns=(1,), reps=1), context(), now=NOW)
     assert (tmp_path / "latest-pi" / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest-pi"]  # refused before writing a folder
+    (tmp_path / "latest-transcode").write_text("a file of mine")
+    with pytest.raises(ValueError, match="real file"):
+        write_report(str(tmp_path), "transcode", make_runs(ns=(1,), reps=1, workload="transcode"), context(), now=NOW)
+    assert (tmp_path / "latest-transcode").read_text() == "a file of mine"
 
 
 def test_when_no_worker_count_beats_t1_the_headline_says_so(tmp_path: Path) -> None:

@@ -87,6 +87,7 @@ def write_report(
     now = now or _dt.datetime.now(_dt.timezone.utc)
     generated = now.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if now.utcoffset() == _dt.timedelta(0) else "")
 
+    paths.check_latest(reports_dir, workload)  # refuse before anything is written
     folder = paths.create_report_dir(reports_dir, workload, now)
     index_path = os.path.join(folder, "index.html")
     head = model.headline(workload, analysis, extra, index_path, runs)

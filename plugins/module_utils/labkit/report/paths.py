@@ -53,16 +53,22 @@ def latest_link_path(reports_dir: str, workload: str) -> str:
     return os.path.join(reports_dir, f"latest-{workload}")
 
 
+def check_latest(reports_dir: str, workload: str) -> None:
+    """Raise ValueError when latest-<workload> exists and is not a link (it would be replaced)."""
+    link = latest_link_path(reports_dir, workload)
+    if os.path.lexists(link) and not os.path.islink(link):
+        kind = "directory" if os.path.isdir(link) else "file"
+        raise ValueError(f"{link} is a real {kind}, not a link; move it away so latest-{workload} can be a link")
+
+
 def point_latest(reports_dir: str, workload: str, report_path: str) -> str:
     """Repoint <reports_dir>/latest-<workload> at report_path (relative symlink, atomic replace)."""
     link = latest_link_path(reports_dir, workload)
     target = os.path.relpath(report_path, reports_dir)
     tmp = os.path.join(reports_dir, f".latest-{workload}.tmp-{os.getpid()}")
+    check_latest(reports_dir, workload)
     if os.path.lexists(tmp):
         os.unlink(tmp)
     os.symlink(target, tmp)
-    if os.path.isdir(link) and not os.path.islink(link):
-        os.unlink(tmp)
-        raise ValueError(f"{link} is a real directory, not a link; move it away so latest-{workload} can be a link")
     os.replace(tmp, link)
     return link
