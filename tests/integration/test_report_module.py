@@ -22,6 +22,17 @@ PLAYBOOK = """\
       lab_node_context:
       register: node
 
+    - name: Describe a fake node tree
+      lab_node_context:
+        root: "{{ fake_root }}"
+      register: fake
+
+    - name: A missing root is refused with a message naming it
+      lab_node_context:
+        root: "{{ fake_root }}/missing"
+      register: bad_root
+      failed_when: bad_root is not failed or 'missing' not in bad_root.msg
+
     - name: Describe it again in check mode (changes nothing)
       lab_node_context:
       check_mode: true
@@ -49,7 +60,7 @@ PLAYBOOK = """\
 
     - name: Save what the modules returned
       ansible.builtin.copy:
-        content: "{{ {'node': node, 'node_check': node_check, 'dry': dry, 'report': report} | to_json }}"
+        content: "{{ {'node': node, 'fake': fake, 'node_check': node_check, 'dry': dry, 'report': report} | to_json }}"
         dest: "{{ out_file }}"
         mode: "0600"
 
@@ -99,8 +110,15 @@ def test_modules_write_a_report_and_describe_the_node(tmp_path: Path) -> None:
     playbook.write_text(PLAYBOOK)
     reports = tmp_path / "reports"
     out_file = tmp_path / "out.json"
+    fake = tmp_path / "fake-root"
+    (fake / "proc/device-tree").mkdir(parents=True)
+    (fake / "proc/device-tree/model").write_bytes(b"Raspberry Pi 4 Model B Rev 1.5\x00")
+    (fake / "proc/sys/kernel").mkdir(parents=True)
+    (fake / "proc/sys/kernel/hostname").write_text("pi-fake\n")
+    (fake / "sys/class/thermal/thermal_zone0").mkdir(parents=True)
+    (fake / "sys/class/thermal/thermal_zone0/temp").write_text("47250\n")
     proc = run_playbook(str(playbook), extra_vars={"reports_dir": str(reports), "runs": make_runs(),
-                                                   "out_file": str(out_file)}, timeout=120)
+                                                   "out_file": str(out_file), "fake_root": str(fake)}, timeout=120)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     out = json.loads(out_file.read_text())
 
@@ -111,6 +129,12 @@ def test_modules_write_a_report_and_describe_the_node(tmp_path: Path) -> None:
     assert node["node"]["kernel"] == os.uname().release
     assert node["node"]["versions"]["python"].count(".") == 2
     assert "throttled" in node["node"]  # None off a Pi
+
+    fake_node = out["fake"]["node"]
+    assert (fake_node["hostname"], fake_node["model"], fake_node["temperature_c"]) == (
+        "pi-fake", "Raspberry Pi 4 Model B Rev 1.5", 47.2)
+    assert fake_node["kernel"] is None and fake_node["os"] is None  # not in the fake tree
+    assert "pi-fake: Raspberry Pi 4 Model B Rev 1.5" in proc.stdout  # its progress line
 
     dry = out["dry"]
     assert dry["changed"] is True and dry["path"] is None
