@@ -8,6 +8,23 @@ package only lays them out: index.html (self-contained), summary.md,
 runs.csv, summary.csv and results.json. Nothing is overwritten: the folder is
 new (suffixed -2, -3… when the second is taken), every file is written under a
 temporary name and renamed, and the latest link is replaced atomically.
+
+Inputs (docs/ARCHITECTURE.md for the run record):
+
+    context = {
+        "nodes": [  # one dict per node, e.g. lab_node_context's `node`
+            {"hostname", "model", "cores", "memory_bytes", "kernel", "os", "arch", "governor",
+             "temperature_c", "throttled": {...parse_throttled...} | None, "k3s_version",
+             "versions": {"python", "ffmpeg", "k3s"},
+             "after": {...the same fields after the experiment...}},  # or "before"/"after" both
+        ],
+        "parameters": {...the exact user parameters...},
+        "tools": {...tool versions...},
+        ...anything else: shown as "run context" (nested dicts as dotted names)
+    }
+    extra = {"legacy": results.legacy_block(...), "verification": {...}, "phases": {...}}
+
+Every extra block is written at the top level of results.json.
 """
 from __future__ import annotations
 

@@ -417,6 +417,7 @@ def render(
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        '<meta name="color-scheme" content="light">',
         f"<title>{esc(info['title'])} — {esc(generated)}</title>",
         f"<style>{CSS}</style></head><body><main>",
         f"<h1>{esc(info['title'])}</h1>",
