@@ -48,9 +48,10 @@ def _stream_label(info: probe.MediaInfo) -> str:
     return ", ".join(kinds) if kinds else "none"
 
 
-def _tail(text: str) -> str:
-    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
+def _tail(text: str, n: int = 1) -> str:
+    """The last n non-empty lines of a program's stderr, joined by ' | '."""
+    lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-n:])
 
 
 def prepare(
@@ -277,7 +278,7 @@ def run_segments(
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
         result = parse_result_line(proc.stdout)
         if proc.returncode != 0 or result is None:
-            raise pool.WorkFailed(_tail(proc.stderr) or f"worker exited {proc.returncode} without a RESULT line")
+            raise pool.WorkFailed(_tail(proc.stderr, 2) or f"worker exited {proc.returncode} without a RESULT line")
         if result.get("frames_out") != seg.frames:
             raise pool.WorkFailed(f"worker reported {result.get('frames_out')} frames, expected {seg.frames}")
         rec.segment(seg.name, manifest.file_entry(out, frames=seg.frames, result=result))
