@@ -32,9 +32,13 @@ def now_stamp() -> str:
 class FakeCluster:
     """Jobs, pods and logs of one namespace-agnostic fake cluster."""
 
-    def __init__(self, mounts: dict[str, Path], nodes: int = 2) -> None:
-        self.mounts = mounts  # container mount path -> local folder
+    def __init__(self, mounts: dict[str, Path] | None = None, nodes: int = 2,
+                 namespaces: tuple[str, ...] = ("lab",), workdir: Path | None = None) -> None:
+        self.mounts = dict(mounts or {})  # container mount path -> local folder (when no ConfigMap is mounted)
         self.nodes = [f"fake-node-{i}" for i in range(nodes)]
+        self.namespaces = list(namespaces)
+        self.configmaps: dict[tuple[str, str], dict[str, Any]] = {}
+        self.workdir = workdir
         self.lock = threading.Lock()
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
@@ -90,7 +94,9 @@ class FakeCluster:
         for item in container.get("env") or []:
             ref = (item.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
             env[item["name"]] = {"spec.nodeName": node, "metadata.name": name}.get(ref, item.get("value", ""))
-        argv = [sys.executable if arg == "python3" else self.map_path(arg) for arg in container["command"]]
+        mounts = dict(self.mounts)
+        mounts.update(self.configmap_mounts(namespace, name, template["spec"], container))
+        argv = [sys.executable if arg == "python3" else map_path(arg, mounts) for arg in container["command"]]
         started = now_stamp()
         with self.lock:
             pod["status"].update(phase="Running", containerStatuses=[{
@@ -105,11 +111,25 @@ class FakeCluster:
                 "startedAt": started, "finishedAt": now_stamp()}})
             self.update_job(namespace, job["metadata"]["name"])
 
-    def map_path(self, arg: str) -> str:
-        for mount, folder in self.mounts.items():
-            if arg.startswith(mount.rstrip("/") + "/"):
-                return str(folder / arg[len(mount.rstrip("/")) + 1:])
-        return arg
+    def configmap_mounts(self, namespace: str, pod: str, spec: dict[str, Any],
+                         container: dict[str, Any]) -> dict[str, Path]:
+        """Write each mounted ConfigMap's keys (or its items) to a folder, as the kubelet would."""
+        found: dict[str, Path] = {}
+        volumes = {v["name"]: v for v in spec.get("volumes") or []}
+        for mount in container.get("volumeMounts") or []:
+            source = volumes.get(mount["name"], {}).get("configMap")
+            if not source or self.workdir is None:
+                continue
+            with self.lock:
+                data = dict(self.configmaps.get((namespace, source["name"]), {}).get("data") or {})
+            folder = self.workdir / pod / mount["name"]
+            folder.mkdir(parents=True)
+            items = source.get("items") or [{"key": k, "path": k} for k in data]
+            for item in items:
+                if item["key"] in data:
+                    (folder / item["path"]).write_text(data[item["key"]], encoding="utf-8")
+            found[mount["mountPath"]] = folder
+        return found
 
     def update_job(self, namespace: str, name: str) -> None:
         job = self.jobs.get((namespace, name))
@@ -130,6 +150,51 @@ class FakeCluster:
                 {"type": "SuccessCriteriaMet", "status": "True"},
                 {"type": "Complete", "status": "True", "lastTransitionTime": now_stamp()}]
             job["status"]["completionTime"] = now_stamp()
+
+
+def map_path(arg: str, mounts: dict[str, Path]) -> str:
+    for mount, folder in mounts.items():
+        if arg.startswith(mount.rstrip("/") + "/"):
+            return str(folder / arg[len(mount.rstrip("/")) + 1:])
+    return arg
+
+
+def node_object(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), "creationTimestamp": now_stamp(),
+                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/arch": "arm64", "role": "worker"}},
+        "spec": {},
+        "status": {
+            "capacity": {"cpu": "4", "memory": "3884400Ki", "pods": "110"},
+            "allocatable": {"cpu": "4", "memory": "3884400Ki", "pods": "110"},
+            "nodeInfo": {"architecture": "arm64", "kernelVersion": "6.6.51+rpt-rpi-v8",
+                         "osImage": "Debian GNU/Linux 12 (bookworm)", "kubeletVersion": "v1.33.5+k3s1",
+                         "containerRuntimeVersion": "containerd://2.1.4-k3s1", "kubeProxyVersion": "",
+                         "operatingSystem": "linux", "machineID": "", "systemUUID": "", "bootID": ""},
+        },
+    }
+
+
+# Discovery documents for the resources the fake serves (kubernetes.core's dynamic client reads them).
+CORE_RESOURCES = [
+    ("namespaces", "Namespace", False), ("nodes", "Node", False), ("configmaps", "ConfigMap", True),
+    ("pods", "Pod", True), ("events", "Event", True),
+]
+DISCOVERY: dict[str, Any] = {
+    "/version": {"major": "1", "minor": "33", "gitVersion": "v1.33.5+k3s1", "platform": "linux/arm64"},
+    "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+        {"name": "batch", "versions": [{"groupVersion": "batch/v1", "version": "v1"}],
+         "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"}}]},
+    "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+        {"name": n, "singularName": k.lower(), "namespaced": ns, "kind": k,
+         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]} for n, k, ns in CORE_RESOURCES]},
+    "/apis/batch/v1": {"kind": "APIResourceList", "groupVersion": "batch/v1", "resources": [
+        {"name": "jobs", "singularName": "job", "namespaced": True, "kind": "Job",
+         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
+        {"name": "jobs/status", "singularName": "", "namespaced": True, "kind": "Job", "verbs": ["get"]}]},
+}
 
 
 def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -159,6 +224,42 @@ def make_handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             parts = url.path.strip("/").split("/")
             cluster.requests.append((method, self.path))
+            if method == "GET" and url.path.rstrip("/") in DISCOVERY:
+                return self.send(200, DISCOVERY[url.path.rstrip("/")])
+            selector = dict((k.strip(), v.strip()) for k, _, v in (
+                s.partition("=") for s in query.get("labelSelector", "").split(",") if s))
+            if parts[:3] == ["api", "v1", "nodes"] and method == "GET":
+                nodes = [node_object(n) for n in cluster.nodes]
+                if len(parts) == 4:
+                    found = [n for n in nodes if n["metadata"]["name"] == parts[3]]
+                    return self.send(200, found[0]) if found else self.send(
+                        404, status_body(404, "NotFound", f'nodes "{parts[3]}" not found'))
+                items = [n for n in nodes if all(n["metadata"]["labels"].get(k) == v for k, v in selector.items())]
+                return self.send(200, {"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": items})
+            if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 4 and method == "GET":
+                if parts[3] not in cluster.namespaces:
+                    return self.send(404, status_body(404, "NotFound", f'namespaces "{parts[3]}" not found'))
+                return self.send(200, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": parts[3]},
+                                       "spec": {}, "status": {"phase": "Active"}})
+            if parts[:3] == ["api", "v1", "namespaces"] and len(parts) >= 5 and parts[4] == "configmaps":
+                key = (parts[3], parts[5] if len(parts) > 5 else "")
+                with cluster.lock:
+                    if parts[3] not in cluster.namespaces:
+                        return self.send(404, status_body(404, "NotFound", f'namespaces "{parts[3]}" not found'))
+                    if method == "POST":
+                        body = self.body()
+                        body["metadata"].update(namespace=parts[3], uid=str(uuid.uuid4()), resourceVersion="1")
+                        cluster.configmaps[(parts[3], body["metadata"]["name"])] = body
+                        return self.send(201, body)
+                    current = cluster.configmaps.get(key)
+                    if current is None:
+                        return self.send(404, status_body(404, "NotFound", f'configmaps "{key[1]}" not found'))
+                    if method == "PATCH":
+                        patch = self.body() or {}
+                        current["metadata"].setdefault("annotations", {}).update(
+                            (patch.get("metadata") or {}).get("annotations") or {})
+                        current.setdefault("data", {}).update(patch.get("data") or {})
+                    return self.send(200, current)
             # /apis/batch/v1/namespaces/{ns}/jobs[/{name}[/status]]
             if parts[:3] == ["apis", "batch", "v1"] and len(parts) >= 6 and parts[5] == "jobs":
                 namespace = parts[4]
@@ -205,14 +306,18 @@ def make_handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
         def do_DELETE(self) -> None:  # noqa: N802
             self.route("DELETE")
 
+        def do_PATCH(self) -> None:  # noqa: N802
+            self.route("PATCH")
+
     return Handler
 
 
 class FakeApiServer:
     """Start with `with FakeApiServer(mounts) as api:`; api.kubeconfig(path) writes a kubeconfig for it."""
 
-    def __init__(self, mounts: dict[str, Path], nodes: int = 2) -> None:
-        self.cluster = FakeCluster(mounts, nodes)
+    def __init__(self, mounts: dict[str, Path] | None = None, nodes: int = 2,
+                 namespaces: tuple[str, ...] = ("lab",), workdir: Path | None = None) -> None:
+        self.cluster = FakeCluster(mounts, nodes, namespaces, workdir)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self.cluster))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
