@@ -21,16 +21,22 @@ FONT = "font-family=\"system-ui,-apple-system,Segoe UI,Roboto,sans-serif\""
 
 
 def fmt_num(value: float, digits: int = 3) -> str:
-    """Compact human number: 3 significant digits, k/M/G suffixes for large values."""
+    """Compact human number: `digits` significant digits, k/M/G/T from 10 000 on, never 1e+03."""
     if value is None or not math.isfinite(value):
         return "–"
     if value == 0:
         return "0"
     magnitude = abs(value)
-    for limit, divisor, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
-        if magnitude >= limit:
-            return _trim(f"{value / divisor:.{digits}g}") + suffix
-    return _trim(f"{value:.{digits}g}")
+    if magnitude >= 1e4:
+        for divisor, suffix in ((1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T")):
+            text = f"{value / divisor:.{digits}g}"
+            if "e" not in text and abs(float(text)) < 1000:
+                return _trim(text) + suffix
+        return f"{value:.{digits}g}"
+    text = f"{value:.{digits}g}"
+    if magnitude >= 10**digits or ("e" in text and magnitude >= 1):
+        return f"{value:.0f}"  # 1000..9999 (or 999.7) in full rather than 1.23e+03
+    return _trim(text)
 
 
 def _trim(text: str) -> str:
