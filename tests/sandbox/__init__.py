@@ -240,11 +240,13 @@ class Sandbox:
     # -- using ------------------------------------------------------------
     def inventory(self, groups: dict[str, list[str]] | None = None,
                   children: dict[str, list[str]] | None = None,
-                  allvars: dict[str, Any] | None = None) -> Path:
+                  allvars: dict[str, Any] | None = None, controller: bool = False) -> Path:
         """Write an Ansible inventory for the hosts and return its path.
 
         Group membership comes from each host's ``groups`` plus ``groups``;
         ``children`` declares parent groups (e.g. k3s_cluster: [server, agent]).
+        ``controller`` adds this machine as ``localhost`` in group ``controller``
+        (local connection), as the project's inventories have it.
         """
         members: dict[str, list[str]] = {}
         for host in self.hosts:
@@ -265,6 +267,10 @@ class Sandbox:
                 **h.hostvars,
             }
         inv: dict[str, Any] = {"all": {"hosts": hosts, "vars": dict(allvars or {}), "children": {}}}
+        if controller:
+            members.setdefault("controller", []).append("localhost")
+            hosts["localhost"] = {"ansible_connection": "local",
+                                  "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
         for g, names in members.items():
             inv["all"]["children"][g] = {"hosts": {n: {} for n in names}}
         for parent, kids in (children or {}).items():
