@@ -474,7 +474,8 @@ def render(
     for mode in modes:
         weak = mode == "weak"
         figures.append(figure(charts.time_chart(mode, summary, amdahl if mode == "strong" else None),
-                              "Median time per worker count on log-log axes; the dashed line is perfect scaling from T(1)."
+                              "Median time per worker count on log-log axes; the dashed line is perfect scaling from T(1); "
+                              "hollow points are invalid or oversubscribed."
                               if not weak else "Median time per worker count; with weak scaling perfect is a flat line."))
         figures.append(figure(charts.speedup_chart(mode, summary),
                               "Bars are 95 % bootstrap intervals; hollow points are invalid or oversubscribed."))

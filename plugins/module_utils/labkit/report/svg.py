@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
-PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999933"]
 GRID = "#e3e3e3"
 AXIS = "#444"
 FONT = "font-family=\"system-ui,-apple-system,Segoe UI,Roboto,sans-serif\""
@@ -390,12 +390,22 @@ def _point_labels_svg(s: Series, sx: Scale, sy: Scale, x_min: float, x_max: floa
     if not s.point_labels:
         return ""
     parts = []
+    placed: list[tuple[float, float, float]] = []  # (left, right, baseline) of the labels drawn
+    previous = None
     for i, p in enumerate(s.points):
         label = s.point_labels[i] if i < len(s.point_labels) else None
+        label, previous = (None if label == previous else label), label
         if not label or not (_finite(p[0]) and _finite(p[1])):
+            continue  # a run of points with the same label is labelled once, at its first point
+        if (sx.log and p[0] <= 0) or (sy.log and p[1] <= 0):
             continue
         x, y = sx(p[0]), max(sy(p[1]) - 10, y_min + 12)
         anchor = "end" if x > x_max - 60 else ("start" if x < x_min + 40 else "middle")
+        width = 6.2 * len(label)
+        left = x - width if anchor == "end" else (x if anchor == "start" else x - width / 2)
+        if any(left < r and l < left + width and abs(y - b) < 13 for l, r, b in placed):
+            continue  # would overlap a label already drawn; the hollow marker still shows it
+        placed.append((left, left + width, y))
         parts.append(_text(x, y, label, 11, anchor, color=s.color))
     return "".join(parts)
 
@@ -425,7 +435,7 @@ def lanes_chart(
     for bar in bars:
         if bar.lane not in lanes:
             lanes.append(bar.lane)
-    lane_height = 22 if len(lanes) <= 16 else max(8, 352 // len(lanes))
+    lane_height = 22 if len(lanes) <= 16 else max(13, 352 // len(lanes))
     label_width = min(200, 16 + 7 * max((len(lane) for lane in lanes), default=4))
     left, right, top = label_width, 20, 34
     legend_svg, legend_height = legend([(label, color, None, False) for label, color in legend_items], left, 0, width - left - right)
