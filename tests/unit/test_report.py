@@ -181,6 +181,11 @@ def test_all_five_files_exist_and_parse(tmp_path: Path) -> None:
     md = (folder / "summary.md").read_text()
     assert out["headline"]["summary"] in md.replace("\\|", "|")
     assert "| N |" in md
+    for block in re.split(r"\n(?!\|)", md):  # each markdown table has rows as wide as its header
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        if rows:
+            widths = {len(re.split(r"(?<!\\)\|", row)) for row in rows}
+            assert len(widths) == 1, block
 
 
 def test_headline_is_the_best_valid_point_from_analyse(tmp_path: Path) -> None:
