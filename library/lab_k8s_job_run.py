@@ -48,6 +48,13 @@ options:
     description: Seconds from submit until the Job must have finished.
     type: float
     default: 3600
+  start_timeout:
+    description: Seconds after submit by which some worker container must have started
+      (no pod created, none scheduled, images still pulling); a container waiting for a
+      reason that does not pass (ImagePullBackOff, CreateContainerConfigError …) gives the
+      run up at once.
+    type: float
+    default: 300
   poll_interval:
     description: Seconds between two status polls; the makespan is measured to this resolution.
     type: float
@@ -85,7 +92,7 @@ run:
   type: dict
   returned: always
 job:
-  description: Name, namespace, final state (Complete, Failed or Timeout), and whether it was deleted.
+  description: Name, namespace, final state (Complete, Failed, Timeout or "Stuck, <why>"), and whether it was deleted.
   type: dict
   returned: always
 lab_progress:
@@ -102,6 +109,7 @@ from ansible.module_utils.labkit.k8s_jobs import (
     TERMINAL_POD_PHASES,
     collect_k8s_run,
     job_finished,
+    stuck_reason,
 )
 
 try:
@@ -167,13 +175,19 @@ class JobRunner:
         self.batch.delete_namespaced_job(self.name, self.namespace, propagation_policy="Background")
 
 
-def wait(runner: JobRunner, completions: int, t0: float, timeout: float, interval: float) -> tuple[str, float | None]:
-    """Poll until the Job is Complete or Failed; the state and the time the last pod was seen finished."""
+def wait(runner: JobRunner, completions: int, t0: float, timeout: float, start_timeout: float,
+         interval: float) -> tuple[str, float | None]:
+    """Poll until the Job is Complete or Failed, or stuck, or out of time.
+
+    Returns the state ("Complete", "Failed", "Timeout" or "Stuck: <why>") and
+    the time the last pod was first seen finished (seconds after submit).
+    """
     finished_at: dict[str, float] = {}
     all_done_at = None
     while True:
         now = time.monotonic() - t0
-        for pod in runner.pods():
+        pods = runner.pods()
+        for pod in pods:
             name = pod.get("metadata", {}).get("name")
             if pod.get("status", {}).get("phase") in TERMINAL_POD_PHASES and name not in finished_at:
                 finished_at[name] = now
@@ -182,6 +196,9 @@ def wait(runner: JobRunner, completions: int, t0: float, timeout: float, interva
         state = job_finished(runner.job_status())
         if state is not None:
             return state, all_done_at if all_done_at is not None else time.monotonic() - t0
+        stuck = stuck_reason(pods, now, start_timeout, runner.container)
+        if stuck:
+            return f"Stuck: {stuck}", None
         if now > timeout or (all_done_at is not None and now - all_done_at > SETTLE_S):
             return "Timeout", all_done_at
         time.sleep(interval)
@@ -197,6 +214,7 @@ def main() -> None:
             "context": {"type": "str"},
             "container": {"type": "str", "default": "worker"},
             "timeout": {"type": "float", "default": 3600.0},
+            "start_timeout": {"type": "float", "default": 300.0},
             "poll_interval": {"type": "float", "default": 0.5},
             "keep": {"type": "bool", "default": False},
             "log_tail_lines": {"type": "int", "default": 10},
@@ -218,8 +236,9 @@ def main() -> None:
     if completions != planned.get("workers"):
         module.fail_json(msg=f"Job {name} has completions={completions!r} but run {planned.get('run_id')!r} "
                              f"plans {planned.get('workers')!r} workers")
-    if p["poll_interval"] <= 0 or p["timeout"] <= 0:
-        module.fail_json(msg=f"poll_interval={p['poll_interval']} and timeout={p['timeout']} must be positive")
+    if min(p["poll_interval"], p["timeout"], p["start_timeout"]) <= 0:
+        module.fail_json(msg=f"poll_interval={p['poll_interval']}, timeout={p['timeout']} and "
+                             f"start_timeout={p['start_timeout']} must be positive")
     job_info = {"name": name, "namespace": p["namespace"], "state": None, "deleted": False}
     if module.check_mode:
         record = {k: v for k, v in planned.items() if k not in ("commands", "label", "seed")}
@@ -248,7 +267,7 @@ def main() -> None:
     problems: list[str] = []
     record: dict = {}
     try:
-        state, t_e2e = wait(runner, int(completions), t0, p["timeout"], p["poll_interval"])
+        state, t_e2e = wait(runner, int(completions), t0, p["timeout"], p["start_timeout"], p["poll_interval"])
         job_info["state"] = state
         pods = runner.pods()
         logs = {}

@@ -25,6 +25,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 
+# Images under this registry never pull: their pods wait in ImagePullBackOff.
+UNPULLABLE = "registry.invalid/"
+
+
 def now_stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -94,6 +98,13 @@ class FakeCluster:
         for item in container.get("env") or []:
             ref = (item.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
             env[item["name"]] = {"spec.nodeName": node, "metadata.name": name}.get(ref, item.get("value", ""))
+        if container["image"].startswith(UNPULLABLE):
+            with self.lock:
+                pod["status"]["containerStatuses"] = [{
+                    "name": container["name"], "image": container["image"], "imageID": "", "ready": False,
+                    "restartCount": 0, "started": False, "state": {"waiting": {
+                        "reason": "ImagePullBackOff", "message": f'Back-off pulling image "{container["image"]}"'}}}]
+            return
         mounts = dict(self.mounts)
         mounts.update(self.configmap_mounts(namespace, name, template["spec"], container))
         argv = [sys.executable if arg == "python3" else map_path(arg, mounts) for arg in container["command"]]

@@ -27,7 +27,7 @@ def planned(run_id: str, workers: int, work: int) -> dict[str, Any]:
 
 
 def run_module(tmp_path: Path, kubeconfig: Path, run: dict[str, Any], *args: str,
-               **module_args: Any) -> tuple[dict[str, Any], str]:
+               image: str = "python:3.13-slim", **module_args: Any) -> tuple[dict[str, Any], str]:
     """Render the Job with the role's template and defaults, run the module, return its result and the output."""
     out = tmp_path / "result.json"
     playbook = tmp_path / "run.yml"
@@ -54,7 +54,7 @@ def run_module(tmp_path: Path, kubeconfig: Path, run: dict[str, Any], *args: str
              "check_mode": False},
         ],
     }]))
-    done = run_playbook(str(playbook), "-i", "localhost,", *args, timeout=300)
+    done = run_playbook(str(playbook), "-i", "localhost,", *args, extra_vars={"pi_k3s_image": image}, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(out.read_text()), done.stdout
 
@@ -99,6 +99,19 @@ def test_failed_pods_are_named_with_their_log_tail(tmp_path: Path) -> None:
     assert result["run"]["valid"] is False
     # The Job is cleaned up after a failure too.
     assert [d["name"] for d in deleted] == ["pi-20261125-031500-strong-n2-r1"]
+
+
+def test_a_pod_that_cannot_pull_its_image_fails_the_run_at_once(tmp_path: Path) -> None:
+    with FakeApiServer({"/opt/lab": WORKERS_DIR}) as api:
+        result, _ = run_module(tmp_path, api.kubeconfig(tmp_path / "kubeconfig"),
+                               planned("pi-x-strong-n2-r1", 2, 100), image="registry.invalid/python:3.13-slim")
+        deleted = api.cluster.deleted
+    assert result["failed"] is True
+    state = result["job"]["state"]
+    assert state.startswith("Stuck: pod pi-x-strong-n2-r1-") and state.endswith(" cannot start: ImagePullBackOff")
+    assert "cannot start: ImagePullBackOff" in result["msg"]
+    assert 'waiting: ImagePullBackOff: Back-off pulling image "registry.invalid/python:3.13-slim"' in result["msg"]
+    assert [d["name"] for d in deleted] == ["pi-x-strong-n2-r1"]
 
 
 def test_check_mode_creates_nothing_and_keep_leaves_the_job(tmp_path: Path) -> None:

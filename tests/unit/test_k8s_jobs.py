@@ -14,6 +14,7 @@ from labkit.k8s_jobs import (
     pod_phases,
     pod_problem,
     results_from_logs,
+    stuck_reason,
 )
 
 RUN = "pi-20261125-031500-strong-n2-r1"
@@ -236,3 +237,21 @@ def test_pod_problem_shows_a_waiting_reason() -> None:
         "waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"python:3.13-slim\""}}
     assert pod_problem(stuck, None, container="worker") == (
         "pod job-0-aaaaa (index 0) Pending, waiting: ImagePullBackOff: Back-off pulling image \"python:3.13-slim\"")
+
+
+def test_stuck_on_a_hopeless_wait_or_when_nothing_starts_in_time() -> None:
+    running = pod("job-0-aaaaa", 0, started=3, finished=None, phase="Running")
+    pending = pod("job-1-bbbbb", 1, scheduled=None, started=None, finished=None, phase="Pending")
+    # A pod queued behind a running one (more workers than free cores) is not stuck, however long.
+    assert stuck_reason([running, pending], 10_000, 300, "worker") is None
+    # Nothing started yet, but within the start timeout: keep waiting.
+    assert stuck_reason([pending], 299, 300, "worker") is None
+    assert stuck_reason([pending], 301, 300, "worker") == "no worker container started within 300 s of submitting the Job"
+    assert stuck_reason([], 301, 300, "worker") == "no pod was created within 300 s of submitting the Job"
+    # A finished pod counts as started.
+    assert stuck_reason([pod("job-0-aaaaa", 0)], 301, 300, "worker") is None
+    pulling = pod("job-0-aaaaa", 0, started=None, finished=None, phase="Pending")
+    pulling["status"]["containerStatuses"][0]["state"] = {"waiting": {"reason": "ContainerCreating"}}
+    assert stuck_reason([pulling], 5, 300, "worker") is None
+    pulling["status"]["containerStatuses"][0]["state"] = {"waiting": {"reason": "ImagePullBackOff"}}
+    assert stuck_reason([running, pulling], 5, 300, "worker") == "pod job-0-aaaaa cannot start: ImagePullBackOff"

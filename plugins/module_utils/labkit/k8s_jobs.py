@@ -175,6 +175,33 @@ def merge_phases(results: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[st
     return merged
 
 
+# Container waiting reasons that do not go away by waiting (a bad image name, a missing
+# ConfigMap key, a pull that already backs off): the run is given up at once.
+HOPELESS_WAITING = frozenset({"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                              "CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+
+
+def stuck_reason(pods: Sequence[Mapping[str, Any]], elapsed_s: float, start_timeout_s: float,
+                 container: str | None = None) -> str | None:
+    """Why a Job that has not finished will not finish by itself, or None while it may still.
+
+    Stuck: a container waits for a hopeless reason (HOPELESS_WAITING), or no
+    container has started start_timeout_s after submit (no pod created, none
+    scheduled, images still pulling). Pods queued behind running ones (more
+    workers than free cores) are not stuck: some container has started.
+    """
+    for pod in pods:
+        waiting = _get(container_status(pod, container), "state", "waiting")
+        if isinstance(waiting, Mapping) and waiting.get("reason") in HOPELESS_WAITING:
+            return f"pod {pod_name(pod)} cannot start: {waiting.get('reason')}"
+    started = any(_container_times(pod, container)[0] is not None
+                  or _get(pod, "status", "phase") in TERMINAL_POD_PHASES for pod in pods)
+    if not started and elapsed_s > start_timeout_s:
+        what = "no pod was created" if not pods else "no worker container started"
+        return f"{what} within {start_timeout_s:g} s of submitting the Job"
+    return None
+
+
 @dataclass
 class LogResults:
     """What the pods' logs held for one run."""
