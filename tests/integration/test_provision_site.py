@@ -65,3 +65,77 @@ def test_site_check_mode_on_a_sandbox_cluster(sandbox: Sandbox, tmp_path: Path) 
         assert not host.exists("/etc/rancher/k3s/config.yaml")
         assert host.read("/var/run/pi-prerequisites-reboot-required") is None
 
+
+
+K3S_YAML = """\
+apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0EtREFUQQ==
+    server: https://127.0.0.1:6443
+  name: default
+contexts:
+- context:
+    cluster: default
+    user: default
+  name: default
+current-context: default
+kind: Config
+preferences: {}
+users:
+- name: default
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: U0VDUkVULUtFWQ==
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.sandbox
+def test_kubeconfig_is_fetched_renamed_and_merged(sandbox: Sandbox, tmp_path: Path) -> None:  # noqa: F811
+    import yaml
+
+    server = sandbox.add_host("pi-server", groups=["server"])
+    server.put("/etc/rancher/k3s/k3s.yaml", K3S_YAML, mode=0o600)
+    sandbox.start()
+    inv = sandbox.inventory(children={"k3s_cluster": ["server"]}, controller=True,
+                            allvars={"cluster_name": "sbx"})
+    dest = tmp_path / "artifacts" / "sbx" / "kubeconfig.yaml"
+    user_config = tmp_path / "home" / ".kube" / "config"
+    user_config.parent.mkdir(parents=True)
+    user_config.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "mine",
+        "clusters": [{"name": "mine", "cluster": {"server": "https://example.invalid:6443"}}],
+        "users": [{"name": "mine", "user": {"token": "t"}}],
+        "contexts": [{"name": "mine", "context": {"cluster": "mine", "user": "mine"}}]}))
+    env = ansible_env(KUBECONFIG=str(user_config), **sandbox.env_overrides())
+    extra = {"kubeconfig_dest": str(dest), "kubeconfig_merge": True}
+    first = run_playbook("playbooks/kubeconfig.yml", "-i", str(inv), extra_vars=extra, env=env, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "U0VDUkVULUtFWQ==" not in first.stdout + first.stderr
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+    cfg = yaml.safe_load(dest.read_text())
+    assert cfg["clusters"] == [{"name": "sbx", "cluster": {"certificate-authority-data": "Q0EtREFUQQ==",
+                                                           "server": f"https://{server.address}:6443"}}]
+    assert cfg["contexts"] == [{"name": "sbx", "context": {"cluster": "sbx", "user": "sbx"}}]
+    assert cfg["current-context"] == "sbx"
+    merged = yaml.safe_load(user_config.read_text())
+    assert [c["name"] for c in merged["contexts"]] == ["mine", "sbx"]
+    assert merged["current-context"] == "mine"
+    assert stat.S_IMODE(user_config.stat().st_mode) == 0o600
+    assert list(user_config.parent.glob("config.*~")), "no backup of the user's kubeconfig"
+    second = run_playbook("playbooks/kubeconfig.yml", "-i", str(inv), extra_vars=extra, env=env, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert recap(second.stdout)["pi-server"]["changed"] == 0, second.stdout
+
+
+@pytest.mark.integration
+def test_nodes_playbook_rejects_bad_requests_before_touching_anything() -> None:
+    bad = run_playbook("nodes.yml", extra_vars={"node": "pi-node2", "action": "reboot"})
+    assert bad.returncode != 0
+    assert "Usage: ansible-playbook nodes.yml -e node=<node name> -e action=<drain|cordon|uncordon|delete>" in bad.stdout
+    assert "Got node=pi-node2 and action=reboot" in bad.stdout
+    nocluster = run_playbook("nodes.yml", extra_vars={"node": "pi-node2", "action": "drain",
+                                                      "cluster_name": "no-such-cluster"})
+    assert nocluster.returncode != 0
+    assert "node maintenance needs a K3s cluster built by site.yml" in nocluster.stdout
