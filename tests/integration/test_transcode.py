@@ -304,3 +304,20 @@ def test_worker_refuses_bad_arguments_and_a_wrong_frame_count(videos: dict[str, 
     assert rec["frames_out"] == rec["frames_in"] == 150 and rec["bytes_out"] == out.stat().st_size
     assert rec["t_end_ns"] >= rec["t_start_ns"] and rec["compute_s"] >= 0 and rec["slot"] == 1
     assert {"schema", "workload", "run_id", "index", "count", "node", "segment", "media_s"} <= set(rec)
+
+
+def test_the_test_video_defeats_seed_000s_method(videos: dict[str, Path], tmp_path: Path) -> None:
+    """The open-GOP fixture is a real trap: the seed's copy-split / per-piece
+    encode / concat loses frames and time on it (so the tests above can fail)."""
+    src = videos["open_gop"]
+    ffmpeg("-i", str(src), "-c", "copy", "-map", "0", "-segment_time", "2.5", "-f", "segment",
+           "-reset_timestamps", "1", str(tmp_path / "part%03d.mp4"))
+    parts = sorted(tmp_path.glob("part*.mp4"))
+    for part in parts:
+        ffmpeg("-i", str(part), "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-c:a", "aac",
+               "-b:a", "128k", str(part.with_name(part.stem + "_output.mp4")))
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"file '{p.stem}_output.mp4'\n" for p in parts))
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(tmp_path / "final.mp4"))
+    got, want = probe(tmp_path / "final.mp4"), probe(src)
+    assert got["frames"] != want["frames"] or abs(got["video_s"] - want["video_s"]) > 1 / 30
