@@ -26,8 +26,14 @@ def inventory(tmp_path: Path, backend: str = "k3s") -> Path:
     path = tmp_path / "cluster.yml"
     path.write_text(json.dumps({"all": {
         "vars": {"cluster_backend": backend, "cluster_name": "fake"},
-        "children": {"controller": {"hosts": {"localhost": {
-            "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}},
+        "children": {
+            "controller": {"hosts": {"localhost": {
+                "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}},
+            # One cluster node the inventory lists (here: this machine, reached locally) and
+            # one it does not (fake-node-1): only the first gains the SSH-read facts.
+            "k3s_cluster": {"hosts": {"fake-node-0": {
+                "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}},
+        },
     }}))
     return path
 
@@ -86,6 +92,10 @@ def test_the_context_describes_the_cluster_nodes(bench: dict[str, Any]) -> None:
     node = context["nodes"][0]
     assert node["cores"] == 4 and node["k3s_version"] == "v1.33.5+k3s1" and node["arch"] == "arm64"
     assert node["memory_bytes"] == 3884400 * 1024
+    # Read over the inventory's connection to fake-node-0, before and after the runs.
+    assert node["model"] and "governor" in node and "temperature_c" in node and "throttled" in node
+    assert "temperature_c" in node["after"] and node["after"]["hostname"]
+    assert context["nodes"][1]["after"] == {} and "model" not in context["nodes"][1]
     assert context["kubernetes"]["cores"] == 8 and context["kubernetes"]["namespace"] == "lab"
     assert context["parameters"]["kernel"] == "python"
     assert "Pod phases" in (bench["folder"] / "index.html").read_text()
