@@ -175,6 +175,8 @@ def test_preflight_failures_name_the_problem(sandbox: Sandbox) -> None:  # noqa:
            pi_prerequisites_supported_architectures=["aarch64", "armv7l"])
     add_pi(sandbox, "pi-disk", "/boot/firmware/cmdline.txt", done, pi_prerequisites_min_free_mb=10**9)
     add_pi(sandbox, "pi-nocmdline", "/boot/unrelated.txt", "x\n")
+    # timedatectl cannot reach a time service from inside a sandbox (own /run): not synchronised.
+    add_pi(sandbox, "pi-clock", "/boot/firmware/cmdline.txt", done, pi_prerequisites_check_clock=True)
     sandbox.start()
     inv = sandbox.inventory()
     result = run_playbook("playbooks/prerequisites.yml", "-i", str(inv),
@@ -187,6 +189,7 @@ def test_preflight_failures_name_the_problem(sandbox: Sandbox) -> None:  # noqa:
     assert "pi-arch has architecture" in out and "expected one of aarch64, armv7l" in out
     assert re.search(r"pi-disk has \d+ MiB free on /var/lib, less than pi_prerequisites_min_free_mb", out)
     assert "None of /boot/firmware/cmdline.txt, /boot/cmdline.txt exists on pi-nocmdline" in out
+    assert "The clock of pi-clock is not synchronised" in out
     # Failing preflight changed nothing.
     assert sandbox.hosts[1].read("/boot/firmware/cmdline.txt") == done
     assert sandbox.hosts[2].read(MARKER) is None

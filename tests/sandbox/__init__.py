@@ -61,6 +61,27 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+def _probe(workdir: Path) -> None:
+    """Check that network namespaces and the private mounts work here (raise SandboxUnavailable if not)."""
+    probe = workdir / ".probe"
+    for sub in ("upper", "work", "lower"):
+        (probe / sub).mkdir(parents=True, exist_ok=True)
+    q = shlex.quote
+    proc = _run("unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                f"mount --bind {q(str(probe / 'lower'))} {q(str(probe / 'work'))} && umount {q(str(probe / 'work'))}"
+                f" && mount -t overlay lab-sandbox-probe -o "
+                + q(f"lowerdir=/etc,upperdir={probe / 'upper'},workdir={probe / 'work'}") + f" {q(str(probe / 'lower'))}",
+                check=False)
+    if proc.returncode != 0:
+        raise SandboxUnavailable(f"private bind/overlay mounts do not work under {workdir}: {proc.stderr.strip()}")
+    name = f"lab-sbx-probe-{os.getpid()}"
+    made = _run("ip", "netns", "add", name, check=False)
+    _run("ip", "netns", "del", name, check=False)
+    if made.returncode != 0:
+        raise SandboxUnavailable(f"cannot create network namespaces: {made.stderr.strip()}")
+    shutil.rmtree(probe, ignore_errors=True)
+
+
 def _pick_subnet() -> int:
     """A third octet S such that 10.213.S.0/24 is not in use on this machine."""
     used = _run("ip", "-4", "-o", "addr", "show").stdout + _run("ip", "-4", "route", "show").stdout
@@ -135,6 +156,7 @@ class Sandbox:
             raise SandboxUnavailable(reason)
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
+        _probe(workdir)
         self.hosts: list[SandboxHost] = []
         self.subnet = _pick_subnet()
         self.tag = f"{os.getpid() % 100000}{random.randrange(100):02d}"[-6:]
