@@ -170,7 +170,7 @@ def main() -> None:
         if output and not os.path.isabs(output):
             output = os.path.join(p["cwd"], output)
     try:
-        data = prepare(raw, p["work_dir"], output, os.cpu_count() or 1,
+        data = prepare(raw, p["work_dir"], output, len(os.sched_getaffinity(0)) or 1,
                        ffprobe=p["ffprobe"], write=not module.check_mode)
     except ParamError as err:
         module.fail_json(msg=str(err))

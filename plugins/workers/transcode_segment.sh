@@ -89,7 +89,7 @@ node=$(uname -n 2>/dev/null | tr -cd 'A-Za-z0-9._-')
 segment=$(basename -- "$output")
 # The segment name goes into the JSON line: keep it to safe characters.
 case "$segment" in *[!A-Za-z0-9._-]*) die "output name '$segment' must be letters, digits and ._-" ;; esac
-tmp="$output.part"
+tmp="$output.part.$$"  # unique: a stray worker from a killed run cannot share it
 
 # Monotonic clock: /proc/uptime (seconds since boot, 10 ms resolution) is
 # monotonic and needs no extra tool; compute_s is reported to the centisecond.

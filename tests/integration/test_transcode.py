@@ -227,7 +227,7 @@ def test_a_failing_segment_is_retried_then_named_and_a_rerun_redoes_only_it(
     real = shutil.which("ffmpeg")
     fake.write_text(
         "#!/bin/sh\n"
-        'for a in "$@"; do case "$a" in *seg_0002.mp4.part) echo x >> "$BREAK_LOG"; '
+        'for a in "$@"; do case "$a" in *seg_0002.mp4.part.*) echo x >> "$BREAK_LOG"; '
         'printf partial > "$a"; echo "simulated encoder crash" >&2; exit 1;; esac; done\n'
         f'exec "{real}" "$@"\n'
     )
@@ -244,7 +244,7 @@ def test_a_failing_segment_is_retried_then_named_and_a_rerun_redoes_only_it(
     assert len(log.read_text().splitlines()) == 3  # 1 try + 2 retries
     work = next((tmp_path / "work").iterdir())
     assert not (work / "segments" / "seg_0002.mp4").exists()
-    assert not list(work.rglob("*.part"))  # the worker removed its temporary
+    assert not list(work.rglob("*.part*"))  # the worker removed its temporary
     assert not (tmp_path / "reports").exists()
 
     manifest = json.loads((work / "manifest.json").read_text())
@@ -295,7 +295,7 @@ def test_worker_refuses_bad_arguments_and_a_wrong_frame_count(videos: dict[str, 
     assert bad.returncode != 0 and "--frames must be a positive integer" in bad.stderr and bad.stdout == ""
     wrong = subprocess.run([*base, "--frames", "151"], capture_output=True, text=True, check=False)
     assert wrong.returncode != 0 and "wrote 150 frames, expected 151" in wrong.stderr
-    assert wrong.stdout == "" and not out.exists() and not (tmp_path / "seg_0000.mp4.part").exists()
+    assert wrong.stdout == "" and not out.exists() and not list(tmp_path.glob("seg_0000.mp4.part*"))
     good = subprocess.run([*base, "--frames", "150", "--slot", "1"], capture_output=True, text=True, check=False)
     assert good.returncode == 0, good.stderr
     lines = good.stdout.splitlines()
