@@ -193,3 +193,29 @@ def test_preflight_failures_name_the_problem(sandbox: Sandbox) -> None:  # noqa:
     # Failing preflight changed nothing.
     assert sandbox.hosts[1].read("/boot/firmware/cmdline.txt") == done
     assert sandbox.hosts[2].read(MARKER) is None
+
+
+def test_sandbox_hosts_are_isolated_and_cleaned_up(sandbox: Sandbox) -> None:  # noqa: F811
+    import subprocess
+
+    host = sandbox.add_host("pi-iso")
+    host.put("/boot/firmware/cmdline.txt", "root=/dev/x\n")
+    host.put("/etc/dphys-swapfile", "CONF_SWAPSIZE=7\n")
+    sandbox.start()
+    assert host.read("/boot/firmware/cmdline.txt") == "root=/dev/x\n"
+    assert host.exec("sh", "-c", "echo changed > /etc/lab-sandbox-probe").returncode == 0
+    assert host.read("/etc/lab-sandbox-probe") == "changed\n"
+    import os
+    assert not os.path.exists("/etc/lab-sandbox-probe")  # the write went to the host's overlay
+    assert (host.root / "etc_upper" / "lab-sandbox-probe").exists()
+    assert not host.exists("/run/netns")  # its own /run
+    # Its own network: only its /30 and loopback.
+    addrs = host.exec("ip", "-4", "-o", "addr", "show").stdout
+    assert host.address in addrs and host.gateway not in addrs
+    netns = host.netns
+    assert netns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    pid = host.proc.pid if host.proc else -1
+    sandbox.close()
+    assert netns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert subprocess.run(["ip", "link", "show", host.veth], capture_output=True).returncode != 0
+    assert not os.path.exists(f"/proc/{pid}")
