@@ -139,3 +139,62 @@ def test_nodes_playbook_rejects_bad_requests_before_touching_anything() -> None:
                                                       "cluster_name": "no-such-cluster"})
     assert nocluster.returncode != 0
     assert "node maintenance needs a K3s cluster built by site.yml" in nocluster.stdout
+
+
+@pytest.mark.integration
+@pytest.mark.sandbox
+def test_k3s_configuration_is_written_for_real(sandbox: Sandbox, tmp_path: Path) -> None:  # noqa: F811
+    """The server's and agents' config.yaml for real (the K3s install itself needs the network)."""
+    import json
+
+    import yaml
+
+    server = sandbox.add_host("pi-server", groups=["server"], k3s_server_manage_service=False)
+    agent = sandbox.add_host("pi-agent1", groups=["agent"], k3s_agent_manage_service=False,
+                             k3s_node_labels={"disk": "ssd"})
+    sandbox.start()
+    inv = sandbox.inventory(children={"k3s_cluster": ["server", "agent"]})
+    play = tmp_path / "config.yml"
+    repo = Path(__file__).resolve().parents[2]
+    play.write_text(json.dumps([{
+        "name": "Write the K3s configuration of every node",
+        "hosts": "k3s_cluster",
+        "gather_facts": True,
+        "gather_subset": ["min"],
+        "vars_files": [str(repo / "playbooks" / "vars" / "k3s.yml")],
+        "vars": {"lab_root": str(tmp_path)},
+        "tasks": [{"name": "Run the configuration tasks of the node's role",
+                   "ansible.builtin.include_role": {
+                       "name": "{{ 'k3s_server' if 'server' in group_names else 'k3s_agent' }}",
+                       "tasks_from": "config.yml"}}],
+    }]))
+    token_file = tmp_path / "token"
+    env = ansible_env(**sandbox.env_overrides())
+    extra = {"k3s_token_file": str(token_file)}
+    first = run_playbook(str(play), "-i", str(inv), extra_vars=extra, env=env, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
+    token = token_file.read_text().strip()
+    assert token not in first.stdout + first.stderr
+    server_cfg_text = server.read("/etc/rancher/k3s/config.yaml")
+    agent_cfg_text = agent.read("/etc/rancher/k3s/config.yaml")
+    assert server_cfg_text and agent_cfg_text
+    for host in (server, agent):
+        assert host.exec("stat", "-c", "%a %U", "/etc/rancher/k3s/config.yaml").stdout.strip() == "600 root"
+    server_cfg = yaml.safe_load(server_cfg_text)
+    agent_cfg = yaml.safe_load(agent_cfg_text)
+    assert server_cfg["token"] == agent_cfg["token"] == token
+    assert server.address in server_cfg["tls-san"]
+    assert server_cfg["disable"] == ["traefik", "servicelb"]
+    assert server_cfg["write-kubeconfig-mode"] == "0600"
+    assert "node-taint" not in server_cfg  # schedulable by default
+    assert agent_cfg["server"] == f"https://{server.address}:6443"
+    second = run_playbook(str(play), "-i", str(inv), extra_vars=extra, env=env, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    counts = recap(second.stdout)
+    assert counts["pi-server"]["changed"] == 0 and counts["pi-agent1"]["changed"] == 0, second.stdout
+    # A server kept off work gets the CriticalAddonsOnly taint at registration.
+    third = run_playbook(str(play), "-i", str(inv), "--limit", "server",
+                         extra_vars={**extra, "k3s_server_schedulable": False}, env=env, timeout=300)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert yaml.safe_load(server.read("/etc/rancher/k3s/config.yaml") or "")["node-taint"] == [
+        "CriticalAddonsOnly=true:NoExecute"]
