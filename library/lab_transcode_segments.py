@@ -66,6 +66,8 @@ lab_progress:
   returned: always
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labkit.transcode.pipeline import PipelineError, run_segments
 
@@ -82,7 +84,9 @@ def main() -> None:
     )
     p = module.params
     try:
-        out = run_segments(p["work"], p["worker"], p["ffmpeg"], p["ffprobe"])
+        # If ansible-playbook goes away (killed), stop the encoders and exit:
+        # Ansible runs modules in their own session, so nothing else would.
+        out = run_segments(p["work"], p["worker"], p["ffmpeg"], p["ffprobe"], on_owner_gone=lambda: os._exit(1))
     except (PipelineError, OSError) as err:
         module.fail_json(msg=str(err), lab_progress=f"segments: {err}")
     if out["failed"]:

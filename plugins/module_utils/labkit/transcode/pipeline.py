@@ -20,10 +20,10 @@ import subprocess
 import threading
 import time
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
-from . import commands, manifest, plan as planner, pool, probe, verify
-from .params import ParamError, validate
+from . import commands, manifest, plan as planner, pool, probe, supervise, verify
+from .params import ParamError, check_output_path, validate
 
 
 class PipelineError(RuntimeError):
@@ -70,6 +70,7 @@ def prepare(
     t0 = time.monotonic()
     params = validate(raw, cores)
     src = params["video"]
+    given_output = check_output_path(output, src) if output else None
     try:
         info = probe.probe(src, ffprobe)
     except probe.ProbeError as exc:
@@ -88,20 +89,16 @@ def prepare(
         segments = planner.plan_segments(packets, info.time_base, params["segment_seconds"])
     except probe.ProbeError as exc:
         raise ParamError(f"video {raw.get('video')!r}: {exc}") from None
-    settings = {k: params[k] for k in ("segment_seconds", "video_codec", "preset", "crf")}
+    settings = {k: params[k] for k in ("segment_seconds", "video_codec", "preset", "crf", "audio_codec", "audio_bitrate")}
     key = work_key(src, settings)
     work = os.path.join(os.path.abspath(work_dir), key)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     if output:
-        out_path = commands_output = output
-    else:
-        commands_output = None
+        out_path = given_output
+    else:  # a new file in the run's own work folder
         out_path = os.path.join(work, f"out-{stamp}", os.path.splitext(os.path.basename(src))[0] + ".transcoded.mp4")
-    if commands_output is not None:
-        from .params import check_output_path
-        out_path = check_output_path(commands_output, src)
-    elif os.path.lexists(out_path):
-        raise ParamError(f"transcode_output {out_path!r} already exists; choose a new name (nothing is overwritten)")
+        if os.path.lexists(out_path):
+            raise ParamError(f"transcode_output {out_path!r} already exists; choose a new name (nothing is overwritten)")
     tol = planner.frame_tolerance(packets, info.time_base)
     keys = [p.pts for p in packets if p.key]
     cuts = commands.piece_cuts(segments, keys)
@@ -180,7 +177,8 @@ def parse_result_line(stdout: str) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def split(data: dict[str, Any], pending: list[planner.Segment], ffmpeg: str = "ffmpeg") -> None:
+def split(data: dict[str, Any], pending: list[planner.Segment], ffmpeg: str = "ffmpeg",
+          children: supervise.Children | None = None) -> None:
     """Copy-split the video stream into pieces and assemble each pending
     segment's chunk (its pieces + the next segment's first GOP)."""
     if not pending:
@@ -193,7 +191,7 @@ def split(data: dict[str, Any], pending: list[planner.Segment], ffmpeg: str = "f
         ffmpeg, data["source"], data["video"]["index"], data["video"]["codec"],
         data["cut_times"], os.path.join(pieces_dir, "piece_%06d.ts"),
     )
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+    proc = (children or supervise.Children()).run(cmd)
     if proc.returncode != 0:
         raise PipelineError(f"splitting {data['source']!r} failed: {_tail(proc.stderr)}")
     expected = len(data["cuts"]) + 1
@@ -218,9 +216,27 @@ def run_segments(
     worker: str,
     ffmpeg: str = "ffmpeg",
     ffprobe: str = "ffprobe",
+    on_owner_gone: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Split, start the audio encode, run the segment pool; resume from the manifest."""
+    """Split, start the audio encode, run the segment pool; resume from the manifest.
+
+    With on_owner_gone, a watchdog kills every child process and calls it when
+    the process that started the run (ansible-playbook) has gone."""
     data = load_plan(work)
+    try:
+        with supervise.WorkLock(data["work"]):
+            children = supervise.Children()
+            if on_owner_gone is not None:
+                supervise.watch_owner(children, supervise.run_owner(), on_owner_gone)
+            return _run_segments(data, worker, ffmpeg, ffprobe, children)
+    except BlockingIOError as exc:
+        raise PipelineError(str(exc)) from None
+
+
+def _run_segments(
+    data: dict[str, Any], worker: str, ffmpeg: str, ffprobe: str, children: supervise.Children
+) -> dict[str, Any]:
+    work = data["work"]
     segments = _segments(data)
     mpath = os.path.join(work, "manifest.json")
     man = manifest.load(mpath, data["settings"])
@@ -237,7 +253,7 @@ def run_segments(
         rec.segment(name, entry)
 
     t_split = time.monotonic()
-    split(data, pending, ffmpeg)
+    split(data, pending, ffmpeg, children)
     split_s = time.monotonic() - t_split
 
     # The audio, once, on its own, while the segments run.
@@ -252,10 +268,10 @@ def run_segments(
         else:
             rec.audio(None)
             p = data["params"]
-            audio_proc = subprocess.Popen(
+            audio_proc = children.popen(
                 commands.audio_command(ffmpeg, data["source"], data["audio"]["index"],
                                        p["audio_codec"], p["audio_bitrate"], audio_out + ".part"),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )
 
             def _wait_audio(proc: subprocess.Popen = audio_proc) -> None:
@@ -275,7 +291,7 @@ def run_segments(
             data["video"]["tolerance_s"], p["video_codec"], p["preset"], p["crf"],
             data["threads_per_worker"], slot, ffmpeg, ffprobe,
         )
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+        proc = children.run(cmd)
         result = parse_result_line(proc.stdout)
         if proc.returncode != 0 or result is None:
             raise pool.WorkFailed(_tail(proc.stderr, 2) or f"worker exited {proc.returncode} without a RESULT line")
@@ -341,7 +357,25 @@ def _probe_output(path: str, ffprobe: str) -> tuple[int, float | None, float | N
     return frames, vdur, adur, info.has_audio
 
 
+def _locked(step: Callable[..., dict[str, Any]], work: str, *args: Any) -> dict[str, Any]:
+    try:
+        with supervise.WorkLock(work):
+            return step(work, *args)
+    except BlockingIOError as exc:
+        raise PipelineError(str(exc)) from None
+
+
 def finish(work: str, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> dict[str, Any]:
+    """Join, mux, verify and place the output (the work folder locked meanwhile)."""
+    return _locked(_finish, work, ffmpeg, ffprobe)
+
+
+def baseline(work: str, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> dict[str, Any]:
+    """Time one plain ffmpeg over the whole file (the work folder locked meanwhile)."""
+    return _locked(_baseline, work, ffmpeg, ffprobe)
+
+
+def _finish(work: str, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> dict[str, Any]:
     """Join the verified segments in numeric order, mux the audio, verify the
     result against the source, and only then move it into place."""
     data = load_plan(work)
@@ -438,7 +472,7 @@ def place(tmp: str, final: str) -> None:
     os.unlink(tmp)
 
 
-def baseline(work: str, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> dict[str, Any]:
+def _baseline(work: str, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> dict[str, Any]:
     """One plain ffmpeg encode of the whole file with the same settings,
     timed on the controller's monotonic clock; returns a RESULT-shaped record."""
     data = load_plan(work)
