@@ -59,6 +59,10 @@ options:
     description: Seconds between two status polls; the makespan is measured to this resolution.
     type: float
     default: 0.5
+  request_timeout:
+    description: Seconds any one API request may take (a frozen server must not hang the run).
+    type: float
+    default: 30
   keep:
     description: Keep the Job and its pods after the run (for kubectl inspection).
     type: bool
@@ -134,8 +138,10 @@ def api_error(err: Exception) -> str:
 class JobRunner:
     """The cluster side: create, poll, read logs, delete. Everything else is in labkit.k8s_jobs."""
 
-    def __init__(self, api_client, namespace: str, name: str, container: str) -> None:
+    def __init__(self, api_client, namespace: str, name: str, container: str, request_timeout: float) -> None:
         self.api = api_client
+        # Every call is bounded: a frozen API server must not hang the playbook.
+        self.timeout = request_timeout
         self.batch = k8s_client.BatchV1Api(api_client)
         self.core = k8s_client.CoreV1Api(api_client)
         self.namespace = namespace
@@ -147,14 +153,16 @@ class JobRunner:
         return self.api.sanitize_for_serialization(obj)
 
     def create(self, manifest: dict) -> None:
-        created = self.batch.create_namespaced_job(self.namespace, manifest)
+        created = self.batch.create_namespaced_job(self.namespace, manifest, _request_timeout=self.timeout)
         self.uid = created.metadata.uid
 
     def job_status(self) -> dict:
-        return self.json(self.batch.read_namespaced_job_status(self.name, self.namespace).status) or {}
+        job = self.batch.read_namespaced_job_status(self.name, self.namespace, _request_timeout=self.timeout)
+        return self.json(job.status) or {}
 
     def pods(self) -> list[dict]:
-        listed = self.core.list_namespaced_pod(self.namespace, label_selector=f"job-name={self.name}")
+        listed = self.core.list_namespaced_pod(self.namespace, label_selector=f"job-name={self.name}",
+                                               _request_timeout=self.timeout)
         pods = [self.json(p) for p in listed.items]
         # Keep only this Job's pods (a leftover Job of the same name would share the label).
         return [p for p in pods
@@ -163,16 +171,18 @@ class JobRunner:
     def log(self, pod_name: str) -> str:
         # Unparsed bytes: the client would otherwise try to decode a log that looks like JSON.
         response = self.core.read_namespaced_pod_log(pod_name, self.namespace, container=self.container,
-                                                     _preload_content=False)
+                                                     _preload_content=False, _request_timeout=self.timeout)
         return response.data.decode("utf-8", errors="replace")
 
     def warning_events(self, limit: int = 5) -> list[str]:
         events = self.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.kind=Job,involvedObject.name={self.name}")
+            self.namespace, field_selector=f"involvedObject.kind=Job,involvedObject.name={self.name}",
+            _request_timeout=self.timeout)
         return [f"{e.reason}: {e.message}" for e in events.items if e.type == "Warning"][-limit:]
 
     def delete(self) -> None:
-        self.batch.delete_namespaced_job(self.name, self.namespace, propagation_policy="Background")
+        self.batch.delete_namespaced_job(self.name, self.namespace, propagation_policy="Background",
+                                         _request_timeout=self.timeout)
 
 
 def wait(runner: JobRunner, completions: int, t0: float, timeout: float, start_timeout: float,
@@ -216,6 +226,7 @@ def main() -> None:
             "timeout": {"type": "float", "default": 3600.0},
             "start_timeout": {"type": "float", "default": 300.0},
             "poll_interval": {"type": "float", "default": 0.5},
+            "request_timeout": {"type": "float", "default": 30.0},
             "keep": {"type": "bool", "default": False},
             "log_tail_lines": {"type": "int", "default": 10},
         },
@@ -236,9 +247,9 @@ def main() -> None:
     if completions != planned.get("workers"):
         module.fail_json(msg=f"Job {name} has completions={completions!r} but run {planned.get('run_id')!r} "
                              f"plans {planned.get('workers')!r} workers")
-    if min(p["poll_interval"], p["timeout"], p["start_timeout"]) <= 0:
-        module.fail_json(msg=f"poll_interval={p['poll_interval']}, timeout={p['timeout']} and "
-                             f"start_timeout={p['start_timeout']} must be positive")
+    if min(p["poll_interval"], p["timeout"], p["start_timeout"], p["request_timeout"]) <= 0:
+        module.fail_json(msg=f"poll_interval={p['poll_interval']}, timeout={p['timeout']}, start_timeout="
+                             f"{p['start_timeout']} and request_timeout={p['request_timeout']} must be positive")
     job_info = {"name": name, "namespace": p["namespace"], "state": None, "deleted": False}
     if module.check_mode:
         record = {k: v for k, v in planned.items() if k not in ("commands", "label", "seed")}
@@ -252,7 +263,7 @@ def main() -> None:
     except Exception as err:  # the loader raises several types (ConfigException, OSError, YAML errors)
         module.fail_json(msg=f"cannot load kubeconfig {p['kubeconfig'] or '(default)'}: {err}")
 
-    runner = JobRunner(api_client, p["namespace"], name, p["container"])
+    runner = JobRunner(api_client, p["namespace"], name, p["container"], p["request_timeout"])
     body = dict(manifest, metadata=dict(metadata, namespace=p["namespace"]))
     t0 = time.monotonic()
     try:
@@ -286,6 +297,8 @@ def main() -> None:
                 pass
     except ApiException as err:
         problems.append(f"lost track of Job {name}: {api_error(err)}")
+    except Exception as err:  # connection lost mid-run (urllib3, TLS): say so instead of a traceback
+        problems.append(f"lost contact with the cluster while Job {name} ran: {err}")
     finally:
         if not p["keep"]:
             try:
@@ -294,6 +307,8 @@ def main() -> None:
             except ApiException as err:
                 if err.status != 404:
                     problems.append(f"cannot delete Job {name}: {api_error(err)}")
+            except Exception as err:  # the cluster went away: the Job's TTL removes it later
+                problems.append(f"cannot delete Job {name} (ttlSecondsAfterFinished removes it later): {err}")
     if not record:
         record = {k: v for k, v in planned.items() if k not in ("commands", "label", "seed")}
         record.update(t_e2e_s=None, results=[], valid=False)

@@ -135,3 +135,27 @@ def test_an_unreachable_cluster_is_named(tmp_path: Path) -> None:
     assert "cannot reach the cluster to create Job pi-x-strong-n1-r1" in result["msg"]
     result, _ = run_module(tmp_path, tmp_path / "missing-kubeconfig", planned("pi-x-strong-n1-r1", 1, 100))
     assert result["failed"] is True and "cannot load kubeconfig" in result["msg"]
+
+
+def test_losing_the_cluster_mid_run_is_said_plainly(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    api = FakeApiServer({"/opt/lab": WORKERS_DIR})
+    with api:
+        kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
+        # The API server stops answering while the worker (about 2 s of sampling) still runs:
+        # its socket stays open, so requests hang until request_timeout.
+        def stop_after_submit() -> None:
+            deadline = time.monotonic() + 120
+            while not api.cluster.jobs and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            api.server.shutdown()
+
+        threading.Thread(target=stop_after_submit, daemon=True).start()
+        result, _ = run_module(tmp_path, kubeconfig, planned("pi-x-strong-n1-r1", 1, 4_000_000), request_timeout=1)
+    assert result["failed"] is True
+    assert "lost contact with the cluster while Job pi-x-strong-n1-r1 ran" in result["msg"]
+    assert "cannot delete Job pi-x-strong-n1-r1 (ttlSecondsAfterFinished removes it later)" in result["msg"]
+    assert result["run"]["valid"] is False and result["job"]["deleted"] is False
