@@ -1,0 +1,63 @@
+"""Tying a run's processes to the run: owner lookup, lock, killing child groups."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labkit.transcode import supervise
+
+
+def fake_proc(root: Path, pid: int, ppid: int, argv: list[str]) -> None:
+    d = root / str(pid)
+    d.mkdir(parents=True)
+    (d / "stat").write_text(f"{pid} (name with ) paren) S {ppid} 1 1 0\n")
+    (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+
+
+def test_run_owner_is_the_outermost_ansible_playbook(tmp_path: Path) -> None:
+    fake_proc(tmp_path, 100, 1, ["bash"])
+    fake_proc(tmp_path, 200, 100, ["/venv/bin/python3", "/venv/bin/ansible-playbook", "transcode.yml"])
+    fake_proc(tmp_path, 300, 200, ["/venv/bin/python3", "/venv/bin/ansible-playbook", "transcode.yml"])  # forked worker
+    fake_proc(tmp_path, 400, 300, ["/bin/sh", "-c", "python AnsiballZ_x.py"])
+    fake_proc(tmp_path, 500, 400, ["python", "AnsiballZ_x.py"])
+    assert supervise.parent_of(500, str(tmp_path)) == 400
+    assert supervise.run_owner(500, proc=str(tmp_path)) == 200
+
+
+def test_run_owner_falls_back_to_the_parent(tmp_path: Path) -> None:
+    fake_proc(tmp_path, 10, 1, ["bash"])
+    fake_proc(tmp_path, 20, 10, ["python"])
+    assert supervise.run_owner(20, proc=str(tmp_path)) == 10
+
+
+def test_work_lock_is_exclusive(tmp_path: Path) -> None:
+    with supervise.WorkLock(str(tmp_path)):
+        with pytest.raises(BlockingIOError, match="in use by another run"):
+            supervise.WorkLock(str(tmp_path)).__enter__()
+    with supervise.WorkLock(str(tmp_path)):  # released
+        pass
+
+
+def test_kill_all_reaches_grandchildren(tmp_path: Path) -> None:
+    children = supervise.Children()
+    marker = tmp_path / "survived"
+    script = f"sleep 5 & wait; touch '{marker}'"
+    p = children.popen(["sh", "-c", script])
+    time.sleep(0.3)
+    children.kill_all(grace=2)
+    assert p.poll() is not None
+    time.sleep(0.2)
+    assert not marker.exists()
+    with pytest.raises(RuntimeError):
+        children.popen([sys.executable, "-c", "pass"])
+
+
+def test_run_captures_output() -> None:
+    out = supervise.Children().run(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert (out.returncode, out.stdout, out.stderr) == (3, "out\n", "err\n")
+    assert supervise.alive(os.getpid()) and not supervise.alive(2**22 + 12345)
