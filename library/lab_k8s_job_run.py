@@ -317,7 +317,8 @@ def main() -> None:
     t_text = f"{record['t_e2e_s']:.3f} s" if isinstance(record.get("t_e2e_s"), float) else "no time"
     nodes = sorted({str(r.get("node")) for r in record.get("results") or []})
     progress = (f"{label}: {count}/{planned.get('workers')} results in {t_text} on {', '.join(nodes) or 'no node'}"
-                + (" (oversubscribed)" if planned.get("oversubscribed") else ""))
+                + (f" ({record['queued_pods']} pod(s) waited for a free core: oversubscribed)"
+                   if record.get("queued_pods") else " (oversubscribed)" if record.get("oversubscribed") else ""))
     if problems:
         module.fail_json(msg=f"{label} failed: Job {name} in {p['namespace']}: " + "; ".join(problems),
                          run=record, job=job_info, lab_progress=progress, changed=True)

@@ -11,6 +11,7 @@ from labkit.k8s_jobs import (
     job_finished,
     merge_phases,
     parse_time,
+    pods_that_waited,
     pod_phases,
     pod_problem,
     results_from_logs,
@@ -255,3 +256,19 @@ def test_stuck_on_a_hopeless_wait_or_when_nothing_starts_in_time() -> None:
     assert stuck_reason([pulling], 5, 300, "worker") is None
     pulling["status"]["containerStatuses"][0]["state"] = {"waiting": {"reason": "ImagePullBackOff"}}
     assert stuck_reason([running, pulling], 5, 300, "worker") == "pod job-0-aaaaa cannot start: ImagePullBackOff"
+
+
+def test_a_pod_scheduled_after_another_finished_waited_and_marks_the_run_oversubscribed() -> None:
+    first = pod("job-0-aaaaa", 0, created=0, scheduled=0, started=1, finished=6)
+    # Scheduled in second 6, like the first pod's finish: not certainly after it.
+    same_second = pod("job-1-bbbbb", 1, created=0, scheduled=6, started=7, finished=12)
+    assert pods_that_waited([first, same_second], "worker") == []
+    queued = pod("job-1-bbbbb", 1, created=0, scheduled=7, started=8, finished=13)
+    assert pods_that_waited([first, queued], "worker") == ["job-1-bbbbb"]
+    logs = {"job-0-aaaaa": line(result(0, "job-0-aaaaa", 1.5, 5.5, 4.0)),
+            "job-1-bbbbb": line(result(1, "job-1-bbbbb", 8.5, 12.5, 4.0))}
+    record, problems = collect_k8s_run(planned(), 13.5, "Complete", [first, queued], logs, "worker")
+    assert problems == [] and record["valid"] is True
+    assert record["oversubscribed"] is True and record["queued_pods"] == 1
+    record, _ = collect_k8s_run(planned(), 13.5, "Complete", [first, same_second], logs, "worker")
+    assert record["oversubscribed"] is False and record["queued_pods"] == 0

@@ -175,6 +175,22 @@ def merge_phases(results: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[st
     return merged
 
 
+def pods_that_waited(pods: Sequence[Mapping[str, Any]], container: str | None = None) -> list[str]:
+    """Pods scheduled only after another pod of the same Job had finished: they waited for a free core.
+
+    With one-second timestamps the comparison is strict (scheduled second >
+    finished second), so a pod is named only when it certainly waited.
+    """
+    finished = {pod_name(p): _container_times(p, container)[1] for p in pods}
+    waited = []
+    for pod in pods:
+        scheduled = _condition_time(pod, "PodScheduled")
+        earlier = [t for name, t in finished.items() if name != pod_name(pod) and t is not None]
+        if scheduled is not None and earlier and scheduled > min(earlier):
+            waited.append(pod_name(pod))
+    return sorted(waited)
+
+
 # Container waiting reasons that do not go away by waiting (a bad image name, a missing
 # ConfigMap key, a pull that already backs off): the run is given up at once.
 HOPELESS_WAITING = frozenset({"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
@@ -290,10 +306,15 @@ def collect_k8s_run(planned: Mapping[str, Any], t_e2e_s: float | None, job_state
         problems.append(f"duplicate worker indices {indices}")
     results = merge_phases(sorted(found.records, key=lambda r: r["index"]), pods, container)
     record = {key: value for key, value in planned.items() if key not in ("commands", "label", "seed")}
+    # More workers than free cores: some pods queued behind others, so the run is oversubscribed
+    # whatever the plan counted (DESIGN §4: N larger than the cores available).
+    waited = pods_that_waited(pods, container)
     record.update(
         t_e2e_s=t_e2e_s,
         results=results,
         throttled=bool(planned.get("throttled", False)),
+        oversubscribed=bool(planned.get("oversubscribed", False)) or bool(waited),
+        queued_pods=len(waited),
         valid=not problems,
     )
     return record, problems
