@@ -28,7 +28,9 @@ options:
     elements: str
     default: []
   backup:
-    description: Keep a timestamped copy of the file before changing it.
+    description:
+      - Keep a timestamped copy C(<path>.<YYYYmmdd-HHMMSS>.bak) of the file before changing it.
+      - The name avoids characters the FAT boot partition rejects (Ansible's usual backup names contain colons).
     type: bool
     default: false
 author:
@@ -67,6 +69,8 @@ backup_file:
 """
 
 import os
+import shutil
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labkit.cmdline import edit_cmdline
@@ -104,7 +108,12 @@ def main() -> None:
     )
     if edit.changed and not module.check_mode:
         if module.params["backup"]:
-            result["backup_file"] = module.backup_local(path)
+            backup = f"{path}.{time.strftime('%Y%m%d-%H%M%S')}.bak"
+            try:
+                shutil.copy2(path, backup)
+            except OSError as exc:
+                module.fail_json(msg=f"cannot back up {path!r} to {backup!r}: {exc}")
+            result["backup_file"] = backup
         tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lab-tmp")
         try:
             with open(tmp, "w", encoding="utf-8") as fh:

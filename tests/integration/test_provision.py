@@ -118,6 +118,11 @@ def test_cmdline_is_one_line_with_each_flag_once(provisioned) -> None:
     kept = [t for t in BOOKWORM_CMDLINE.split() if t != "cgroup_disable=memory"]
     assert tokens[: len(kept)] == kept  # every other token preserved, in order
 
+    # A FAT-safe backup (no colons) of the original beside it.
+    backups = list((_host(box, "pi-bookworm").root / "boot" / "firmware").glob("cmdline.txt.*.bak"))
+    assert len(backups) == 1 and ":" not in backups[0].name
+    assert backups[0].read_text() == BOOKWORM_CMDLINE
+
     partial = _host(box, "pi-partial").read("/boot/firmware/cmdline.txt")
     assert partial == "root=/dev/mmcblk0p2 cgroup_memory=1 rootwait cgroup_enable=memory cgroup_enable=cpuset\n"
 
