@@ -15,7 +15,8 @@ from integration.test_provision import BOOKWORM_CMDLINE, add_pi, recap
 
 
 @pytest.mark.integration
-def test_site_on_the_embedded_default_prepares_the_controller_twice() -> None:
+def test_site_on_the_embedded_default_prepares_the_controller_twice(ffmpeg_available: None) -> None:
+    """With ffmpeg present (the fixture skips otherwise, so this test never apt-installs for real)."""
     first = run_playbook("site.yml")
     assert first.returncode == 0, first.stdout + first.stderr
     said = re.search(r"embedded default: no cluster to build; controller ready: (\d+) cores, "
