@@ -107,6 +107,7 @@ lab_progress:
 
 import time
 import traceback
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.labkit.k8s_jobs import (
@@ -138,7 +139,7 @@ def api_error(err: Exception) -> str:
 class JobRunner:
     """The cluster side: create, poll, read logs, delete. Everything else is in labkit.k8s_jobs."""
 
-    def __init__(self, api_client, namespace: str, name: str, container: str, request_timeout: float) -> None:
+    def __init__(self, api_client: Any, namespace: str, name: str, container: str, request_timeout: float) -> None:
         self.api = api_client
         # Every call is bounded: a frozen API server must not hang the playbook.
         self.timeout = request_timeout
@@ -149,7 +150,7 @@ class JobRunner:
         self.container = container
         self.uid = None
 
-    def json(self, obj):
+    def json(self, obj: Any) -> Any:
         return self.api.sanitize_for_serialization(obj)
 
     def create(self, manifest: dict) -> None:
