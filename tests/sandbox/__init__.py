@@ -160,6 +160,13 @@ class Sandbox:
         self.hosts: list[SandboxHost] = []
         self.subnet = _pick_subnet()
         self.tag = f"{os.getpid() % 100000}{random.randrange(100):02d}"[-6:]
+        # Mount points the hosts' private mounts need on the real file system:
+        # created when missing (a container may have no /boot), removed again by close().
+        self.created_mountpoints: list[Path] = []
+        for mountpoint in (Path("/boot"),):
+            if not mountpoint.exists():
+                mountpoint.mkdir()
+                self.created_mountpoints.append(mountpoint)
         self.key = workdir / "id_ed25519"
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab-sandbox-client", "-f", str(self.key))
         (workdir / "cp").mkdir(exist_ok=True)
@@ -336,6 +343,12 @@ class Sandbox:
         for host in self.hosts:
             self._stop_host(host)
             host.proc = None
+        for mountpoint in self.created_mountpoints:
+            try:
+                mountpoint.rmdir()  # only if still empty and unused
+            except OSError:
+                pass
+        self.created_mountpoints = []
 
     def __enter__(self) -> Sandbox:
         return self
