@@ -32,6 +32,10 @@ options:
   cores:
     description: CPU cores available to the workers; counted on the controller when omitted.
     type: int
+  numpy_available:
+    description: Whether the workers' Python has numpy (it decides the default kernel);
+      probed by running I(python) when omitted. Set it when the workers run elsewhere (pods).
+    type: bool
 author: Pi cluster lab
 """
 
@@ -80,13 +84,15 @@ def main() -> None:
             "python": {"type": "path", "required": True},
             "worker_path": {"type": "str", "required": True},
             "cores": {"type": "int"},
+            "numpy_available": {"type": "bool"},
         },
         supports_check_mode=True,
     )
     p = module.params
     cores = p["cores"] or len(os.sched_getaffinity(0))
+    has_numpy = p["numpy_available"] if p["numpy_available"] is not None else numpy_importable(p["python"])
     try:
-        result = plan(p["raw"], cores=cores, numpy_available=numpy_importable(p["python"]),
+        result = plan(p["raw"], cores=cores, numpy_available=has_numpy,
                       experiment_id=p["experiment_id"], python=p["python"], worker_path=p["worker_path"])
     except ParameterError as err:
         module.fail_json(msg=f"Invalid parameter: {err}")
