@@ -6,7 +6,8 @@ libx264 with B-frames and a 2 s keyframe interval, AAC), then alternates R
 rounds of (a) `ansible-playbook transcode.yml -e video=...` (a fresh work folder
 each round: nothing is resumed) and (b) one plain ffmpeg with the same settings
 (libx264 -preset veryfast -crf 28, AAC 128k). Prints each round, both medians
-and the ratios tool/ffmpeg for:
+and the ratios tool/ffmpeg (plus the CPU seconds each side used, which other
+load on the machine does not distort) for:
 
   * t_e2e   -- the tool's own wall time from probe to verified output (the strong
                run's t_e2e_s in the report; includes the Ansible task hand-offs
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -42,6 +44,12 @@ def make_video(path: Path, seconds: int, size: str) -> None:
            "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-g", "60", "-bf", "3", "-pix_fmt", "yuv420p",
            "-c:a", "aac", "-b:a", "128k", str(path)]
     subprocess.run(cmd, check=True)
+
+
+def cpu_children() -> float:
+    """User + system CPU seconds of all waited-for descendants so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def run_tool(video: Path, scratch: Path, workers: int | None) -> tuple[float, float, dict]:
@@ -94,28 +102,36 @@ def main() -> int:
         tool_whole: list[float] = []
         plain: list[float] = []
         phases: list[dict] = []
+        tool_cpu: list[float] = []
+        plain_cpu: list[float] = []
         print(f"cores: {len(os.sched_getaffinity(0))}, load average before: {os.getloadavg()[0]:.2f}", flush=True)
         for r in range(args.rounds):
             order = ("tool", "ffmpeg") if r % 2 == 0 else ("ffmpeg", "tool")
             for which in order:
                 scratch = Path(tempfile.mkdtemp(dir=tmp, prefix=f"r{r}-{which}-"))
+                cpu0 = cpu_children()
                 if which == "tool":
                     e2e, whole, results = run_tool(video, scratch, args.workers or None)
                     tool_e2e.append(e2e)
                     tool_whole.append(whole)
                     phases.append(results["phases"])
+                    tool_cpu.append(cpu_children() - cpu0)
                     print(f"round {r + 1} tool:   t_e2e {e2e:7.2f} s   whole playbook {whole:7.2f} s   "
-                          f"workers {results['runs'][0]['workers']}", flush=True)
+                          f"CPU {tool_cpu[-1]:7.2f} s   workers {results['runs'][0]['workers']}", flush=True)
                 else:
                     t = run_ffmpeg(video, scratch)
                     plain.append(t)
-                    print(f"round {r + 1} ffmpeg: {t:7.2f} s", flush=True)
+                    plain_cpu.append(cpu_children() - cpu0)
+                    print(f"round {r + 1} ffmpeg: {t:7.2f} s   CPU {plain_cpu[-1]:7.2f} s", flush=True)
                 shutil.rmtree(scratch, ignore_errors=True)
         m_e2e, m_whole, m_plain = (statistics.median(x) for x in (tool_e2e, tool_whole, plain))
         print()
         print(f"median plain ffmpeg            : {m_plain:7.2f} s")
         print(f"median tool t_e2e (probe->verified output): {m_e2e:7.2f} s   ratio tool/ffmpeg {m_e2e / m_plain:5.3f}")
         print(f"median whole ansible-playbook  : {m_whole:7.2f} s   ratio tool/ffmpeg {m_whole / m_plain:5.3f}")
+        m_tcpu, m_pcpu = statistics.median(tool_cpu), statistics.median(plain_cpu)
+        print(f"median CPU seconds (user+sys, all processes): tool {m_tcpu:.2f}, ffmpeg {m_pcpu:.2f}, "
+              f"ratio {m_tcpu / m_pcpu:5.3f} (load-independent: the work each side does)")
         keys = phases[0].keys() if phases else []
         print("median phases: " + ", ".join(f"{k} {statistics.median(p[k] for p in phases):.2f}" for k in keys))
         print(f"goal: ratio <= 1.10; load average after: {os.getloadavg()[0]:.2f} "
