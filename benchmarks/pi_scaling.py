@@ -3,7 +3,9 @@
 
 Prints T(1), T(N), the efficiency by makespan with its bootstrap interval, and the
 orchestration overhead share (T_e2e − max tᵢ)/T_e2e, read from the report that
-bench-pi.yml writes. Figures, not a pass/fail test.
+bench-pi.yml writes. Side by side, the same workers started bare (subprocess,
+no Ansible) give the machine's own ceiling, so the tool's cost is told apart
+from what the hardware allows. Figures, not a pass/fail test.
 
     ./lab bench pi [--samples 400000000] [--repetitions 5] [--kernel numpy]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +22,29 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+WORKER = REPO / "plugins" / "workers" / "pi_worker.py"
+
+
+def bare_makespan(workers: int, samples: int, kernel: str) -> float:
+    """Start `workers` worker processes at once, no orchestration; seconds until the last exits."""
+    started = time.monotonic()
+    procs = [subprocess.Popen([sys.executable, str(WORKER), "--index", str(i), "--count", str(workers),
+                               "--samples", str(samples), "--kernel", kernel], stdout=subprocess.DEVNULL)
+             for i in range(workers)]
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"bare worker exited {proc.returncode}")
+    return time.monotonic() - started
+
+
+def bare_efficiency(workers: int, samples: int, kernel: str, rounds: int) -> tuple[float, float, float]:
+    """Median bare T(1), T(N) over alternating rounds, and their efficiency."""
+    ones, manys = [], []
+    for _ in range(rounds):
+        ones.append(bare_makespan(1, samples, kernel))
+        manys.append(bare_makespan(workers, samples, kernel))
+    t1, tn = statistics.median(ones), statistics.median(manys)
+    return t1, tn, t1 / (workers * tn)
 
 
 def main() -> int:
@@ -61,6 +87,12 @@ def main() -> int:
           f"{one['overhead_share']:.1%} (N=1)")
     for warning in results.get("warnings", []):
         print(f"warning: {warning}")
+
+    print(f"\nbaseline: the same workers started bare (no Ansible), {args.repetitions} alternating rounds")
+    t1, tn, bare = bare_efficiency(args.workers, args.samples, args.kernel, args.repetitions)
+    print(f"bare T(1) = {t1:.3f} s, T({args.workers}) = {tn:.3f} s, efficiency {bare:.3f}")
+    print(f"tool efficiency / bare efficiency = {many['efficiency'] / bare:.3f} "
+          "(1.0: the tool costs nothing beyond what the machine allows)")
     return 0
 
 
