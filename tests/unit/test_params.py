@@ -35,7 +35,7 @@ def test_parse_int_list_rejects_an_absurd_count() -> None:
 
 def test_parse_positive_float_and_choice_and_bool() -> None:
     assert parse_positive_float("pi_reference_seconds", "1.52") == 1.52
-    with pytest.raises(ParameterError, match="must be a positive number"):
+    with pytest.raises(ParameterError, match="pi_reference_seconds=.-1. must be a number greater than 0"):
         parse_positive_float("pi_reference_seconds", "-1")
     assert parse_choice("pi_kernel", "NumPy", ("python", "numpy")) == "numpy"
     with pytest.raises(ParameterError, match="pi_kernel='gpu' is not one of: python, numpy"):
@@ -43,3 +43,17 @@ def test_parse_positive_float_and_choice_and_bool() -> None:
     assert parse_bool("pi_warmup", "no") is False and parse_bool("pi_warmup", True) is True
     with pytest.raises(ParameterError):
         parse_bool("pi_warmup", "maybe")
+
+
+def test_parse_float_bounds_are_named() -> None:
+    from labkit.params import parse_float
+
+    assert parse_float("transcode_crf", "23.5", low=0, high=63) == 23.5
+    with pytest.raises(ParameterError, match="transcode_crf=70 must be a number at least 0 and at most 63"):
+        parse_float("transcode_crf", 70, low=0, high=63)
+    with pytest.raises(ParameterError, match="transcode_segment_seconds=0 must be a number greater than 0"):
+        parse_float("transcode_segment_seconds", 0, low=0, low_open=True)
+    with pytest.raises(ParameterError, match="is not a number"):
+        parse_float("transcode_crf", "nan%", low=0)
+    with pytest.raises(ParameterError, match="must be a number that is finite"):
+        parse_float("x", float("inf"))

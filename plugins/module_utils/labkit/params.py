@@ -5,8 +5,13 @@ accepts the forms a person would type and raises ParameterError otherwise.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
+
+
+# Beyond this many workers per core a local run measures the scheduler, not the work.
+MAX_LOCAL_WORKERS_PER_CORE = 8
 
 
 class ParameterError(ValueError):
@@ -39,8 +44,9 @@ def parse_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = 
     return number
 
 
-def parse_positive_float(name: str, value: Any) -> float:
-    """A number > 0 (seconds, for instance)."""
+def parse_float(name: str, value: Any, *, low: float = -math.inf, high: float = math.inf,
+                low_open: bool = False) -> float:
+    """A finite number in [low, high] (or (low, high] with low_open); accepts 2.5, "2.5", "1e3"."""
     if isinstance(value, bool):
         raise ParameterError(f"{name}={value!r} is not a number")
     if isinstance(value, (int, float)):
@@ -49,9 +55,17 @@ def parse_positive_float(name: str, value: Any) -> float:
         number = float(value.strip().replace("_", ""))
     else:
         raise ParameterError(f"{name}={value!r} is not a number")
-    if not number > 0 or number == float("inf"):
-        raise ParameterError(f"{name}={value!r} must be a positive number")
+    if not math.isfinite(number) or number < low or (low_open and number == low) or number > high:
+        lower = f"greater than {low:g}" if low_open else f"at least {low:g}"
+        bounds = [text for text, bounded in ((lower, low > -math.inf), (f"at most {high:g}", high < math.inf))
+                  if bounded]
+        raise ParameterError(f"{name}={value!r} must be a number {' and '.join(bounds) or 'that is finite'}")
     return number
+
+
+def parse_positive_float(name: str, value: Any) -> float:
+    """A number > 0 (seconds, for instance)."""
+    return parse_float(name, value, low=0.0, low_open=True)
 
 
 def parse_int_list(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> list[int]:

@@ -12,12 +12,10 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .params import ParameterError, parse_bool, parse_choice, parse_int, parse_int_list
+from .params import MAX_LOCAL_WORKERS_PER_CORE, ParameterError, parse_bool, parse_choice, parse_int, parse_int_list
 
 KERNELS = ("python", "numpy")
 SCALINGS = ("strong", "weak", "both")
-# Beyond this many workers per core the local backend measures the scheduler, not the work.
-MAX_WORKERS_PER_CORE = 8
 MAX_SAMPLES = 10**13
 MAX_REPETITIONS = 100
 # Default totals give about a second per strong-scaling point on one core.
@@ -80,7 +78,7 @@ def validate(raw: dict[str, Any], cores: int, numpy_available: bool) -> PiParame
     if kernel == "numpy" and not numpy_available:
         raise ParameterError("pi_kernel='numpy' but numpy is not installed for the controller's Python; "
                              "use -e pi_kernel=python or run ./lab setup")
-    max_workers = MAX_WORKERS_PER_CORE * cores
+    max_workers = MAX_LOCAL_WORKERS_PER_CORE * cores
     workers = (parse_int_list("pi_workers", raw["pi_workers"], minimum=1, maximum=max_workers)
                if given("pi_workers") else default_workers(cores))
     samples = (parse_int("pi_samples", raw["pi_samples"], minimum=1, maximum=MAX_SAMPLES)

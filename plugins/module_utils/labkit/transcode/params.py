@@ -6,6 +6,7 @@ import os
 import re
 from typing import Any
 
+from ..params import MAX_LOCAL_WORKERS_PER_CORE, ParameterError, parse_bool, parse_float, parse_int
 from .commands import OUTPUT_FORMATS
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
@@ -13,44 +14,8 @@ _WORD = re.compile(r"^[A-Za-z0-9._-]+$")
 _BITRATE = re.compile(r"^[0-9]+(\.[0-9]+)?[kKmM]?$")
 
 
-class ParamError(ValueError):
-    """A parameter is unusable; the message names it."""
-
-
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise ParamError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        out = int(str(value).strip())
-    except ValueError:
-        raise ParamError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if out < minimum:
-        raise ParamError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return out
-
-
-def _float(name: str, value: Any, low: float, high: float, low_open: bool = False) -> float:
-    if isinstance(value, bool):
-        raise ParamError(f"{name} must be a number, got {value!r}")
-    try:
-        out = float(str(value).strip())
-    except ValueError:
-        raise ParamError(f"{name} must be a number, got {value!r}") from None
-    if out != out or out > high or out < low or (low_open and out == low):
-        bound = f"> {low}" if low_open else f">= {low}"
-        raise ParamError(f"{name} must be a number {bound} and <= {high}, got {value!r}")
-    return out
-
-
-def to_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "on", "1", "y"):
-        return True
-    if text in ("false", "no", "off", "0", "n", ""):
-        return False
-    raise ParamError(f"{name} must be true or false, got {value!r}")
+# One parameter vocabulary for every workload (labkit.params); the old name stays for callers.
+ParamError = ParameterError
 
 
 def check_video_path(video: Any) -> str:
@@ -94,10 +59,12 @@ def validate(raw: dict[str, Any], cores: int) -> dict[str, Any]:
     normalised values; raises ParamError on the first unusable one."""
     out: dict[str, Any] = {}
     out["video"] = check_video_path(raw.get("video"))
-    out["segment_seconds"] = _float("transcode_segment_seconds", raw.get("segment_seconds", 10), 0.0, 86400.0, low_open=True)
+    out["segment_seconds"] = parse_float("transcode_segment_seconds", raw.get("segment_seconds", 10),
+                                         low=0.0, high=86400.0, low_open=True)
     workers = raw.get("workers")
-    out["workers"] = cores if workers in (None, "", 0, "0", "auto") else _int("transcode_workers", workers, 1)
-    out["retries"] = _int("transcode_retries", raw.get("retries", 2), 0)
+    out["workers"] = cores if workers in (None, "", 0, "0", "auto") else parse_int("transcode_workers", workers, minimum=1,
+                                                                            maximum=MAX_LOCAL_WORKERS_PER_CORE * cores)
+    out["retries"] = parse_int("transcode_retries", raw.get("retries", 2), minimum=0, maximum=100)
     codec = str(raw.get("video_codec", "libx264"))
     if not _WORD.match(codec):
         raise ParamError(f"transcode_video_codec must be an FFmpeg encoder name, got {codec!r}")
@@ -106,7 +73,7 @@ def validate(raw: dict[str, Any], cores: int) -> dict[str, Any]:
     if not _WORD.match(preset) or (codec in ("libx264", "libx265") and preset not in X264_PRESETS):
         raise ParamError(f"transcode_preset must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
     out["preset"] = preset
-    crf = _float("transcode_crf", raw.get("crf", 28), 0.0, 63.0)
+    crf = parse_float("transcode_crf", raw.get("crf", 28), low=0.0, high=63.0)
     out["crf"] = f"{crf:g}"
     acodec = str(raw.get("audio_codec", "aac"))
     if not _WORD.match(acodec):
@@ -116,5 +83,5 @@ def validate(raw: dict[str, Any], cores: int) -> dict[str, Any]:
     if not _BITRATE.match(abr):
         raise ParamError(f"transcode_audio_bitrate must look like 128k, got {abr!r}")
     out["audio_bitrate"] = abr
-    out["baseline"] = to_bool("transcode_baseline", raw.get("baseline", False))
+    out["baseline"] = parse_bool("transcode_baseline", raw.get("baseline", False))
     return out
