@@ -12,11 +12,11 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-import yaml
 
-from labtest import REPO, run_playbook
+from k8s_manifests import pinned_kubernetes_version, render_templates, restricted_violations
+from labtest import REPO
 
-K8S_VERSION = "1.33.0"
+K8S_VERSION = pinned_kubernetes_version()
 WORKER = REPO / "plugins" / "workers" / "pi_worker.py"
 TEMPLATES = REPO / "roles" / "pi" / "templates"
 DEFAULTS = REPO / "roles" / "pi" / "defaults" / "main.yml"
@@ -26,28 +26,10 @@ RUN = {"run_id": "pi-20261125-031500-strong-n3-r2", "workers": 3, "work": 20_000
 
 def render(tmp_path: Path, extra_vars: dict | None = None, run: dict | None = None) -> dict[str, list[dict]]:
     """Render both templates with the role defaults through the template module; parse every object."""
-    playbook = tmp_path / "render.yml"
-    out = tmp_path / "out"
-    playbook.write_text(json.dumps([{
-        "name": "Render the k3s manifests of the pi role",
-        "hosts": "localhost",
-        "connection": "local",
-        "gather_facts": False,
-        "vars_files": [str(DEFAULTS)],
-        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}", "lab_root": str(REPO),
-                 "pi_k3s_run": run or RUN, "pi_k3s_kernel": "python"},
-        "tasks": [
-            {"name": "Make the output folder", "ansible.builtin.file": {"path": str(out), "state": "directory"}},
-            {"name": "Render the ConfigMap", "ansible.builtin.template": {
-                "src": str(TEMPLATES / "pi-worker-configmap.yaml.j2"), "dest": str(out / "configmap.yaml")}},
-            {"name": "Render the Job", "ansible.builtin.template": {
-                "src": str(TEMPLATES / "pi-job.yaml.j2"), "dest": str(out / "job.yaml")}},
-        ],
-    }]))
-    done = run_playbook(str(playbook), "-i", "localhost,", extra_vars=extra_vars, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return {name: [doc for doc in yaml.safe_load_all((out / f"{name}.yaml").read_text(encoding="utf-8")) if doc]
-            for name in ("configmap", "job")}
+    templates = {"configmap": TEMPLATES / "pi-worker-configmap.yaml.j2", "job": TEMPLATES / "pi-job.yaml.j2"}
+    return render_templates(tmp_path, templates, [DEFAULTS],
+                            {"lab_root": str(REPO), "pi_k3s_run": run or RUN, "pi_k3s_kernel": "python"},
+                            extra_vars)
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +112,7 @@ def test_the_job_is_an_indexed_job_of_the_run(default_render: dict[str, list[dic
 
 def test_the_pods_meet_the_restricted_pod_security_standard(default_render: dict[str, list[dict]]) -> None:
     pod = default_render["job"][0]["spec"]["template"]["spec"]
+    assert restricted_violations(pod) == []
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert isinstance(pod["securityContext"]["runAsUser"], int) and pod["securityContext"]["runAsUser"] > 0
     assert isinstance(pod["securityContext"]["runAsGroup"], int) and pod["securityContext"]["runAsGroup"] > 0

@@ -1,0 +1,82 @@
+"""Shared by the manifest tests: render role templates for real, the pinned Kubernetes version,
+and what the Pod Security Standard `restricted` would reject."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labtest import REPO, run_playbook
+
+K3S_VARS = REPO / "playbooks" / "vars" / "k3s.yml"
+
+
+def pinned_kubernetes_version() -> str:
+    """The Kubernetes version of the pinned K3s (v1.33.5+k3s1 -> 1.33.0), the schemas to validate against."""
+    pinned = yaml.safe_load(K3S_VARS.read_text())["k3s_version"]
+    major, minor = pinned.lstrip("v").split(".")[:2]
+    return f"{major}.{minor}.0"
+
+
+def render_templates(tmp_path: Path, templates: Mapping[str, Path], vars_files: list[Path],
+                     play_vars: Mapping[str, Any], extra_vars: dict | None = None) -> dict[str, list[dict]]:
+    """Render each template (name -> source) with the template module in a real ansible-playbook run.
+
+    Returns every non-empty YAML document of each rendered file, by name.
+    """
+    out = tmp_path / "out"
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(json.dumps([{
+        "name": "Render Kubernetes templates for the tests",
+        "hosts": "localhost",
+        "connection": "local",
+        "gather_facts": False,
+        "vars_files": [str(path) for path in vars_files],
+        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}", **play_vars},
+        "tasks": [
+            {"name": "Make the output folder", "ansible.builtin.file": {"path": str(out), "state": "directory",
+                                                                         "mode": "0755"}},
+            *[{"name": f"Render {name}", "ansible.builtin.template": {
+                "src": str(src), "dest": str(out / f"{name}.yaml"), "mode": "0644"}}
+              for name, src in templates.items()],
+        ],
+    }]))
+    done = run_playbook(str(playbook), "-i", "localhost,", extra_vars=extra_vars, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {name: [doc for doc in yaml.safe_load_all((out / f"{name}.yaml").read_text(encoding="utf-8")) if doc]
+            for name in templates}
+
+
+def restricted_violations(pod_spec: dict) -> list[str]:
+    """What the Pod Security Standard `restricted` would reject in a pod spec (the checks that apply here)."""
+    problems = []
+    pod_sc = pod_spec.get("securityContext", {})
+    if pod_spec.get("hostNetwork") or pod_spec.get("hostPID") or pod_spec.get("hostIPC"):
+        problems.append("host namespaces")
+    for vol in pod_spec.get("volumes", []):
+        if "hostPath" in vol:
+            problems.append(f"hostPath volume {vol['name']}")
+    for c in pod_spec.get("initContainers", []) + pod_spec.get("containers", []):
+        sc = c.get("securityContext", {})
+        name = c["name"]
+        if not (sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True):
+            problems.append(f"{name}: runAsNonRoot is not true")
+        if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
+            problems.append(f"{name}: runs as UID 0")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation is not false")
+        if sc.get("privileged"):
+            problems.append(f"{name}: privileged")
+        if "ALL" not in sc.get("capabilities", {}).get("drop", []):
+            problems.append(f"{name}: capabilities do not drop ALL")
+        if set(sc.get("capabilities", {}).get("add", [])) - {"NET_BIND_SERVICE"}:
+            problems.append(f"{name}: adds capabilities")
+        seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{name}: seccompProfile is {seccomp!r}")
+        if c.get("ports") and any(p.get("hostPort") for p in c["ports"]):
+            problems.append(f"{name}: hostPort")
+    return problems
