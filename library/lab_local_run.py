@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Execute one planned run on the local backend (thin wrapper over labkit.local_backend)."""
+"""Execute one planned run on the local backend (thin wrapper over labkit.runs.execute and the local backend)."""
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -13,19 +13,16 @@ description:
   - Fails, naming the worker and what it said, when a worker fails or a result is missing.
 options:
   run:
-    description: One planned run from M(lab_pi_plan), with its C(commands).
+    description: One planned run from M(lab_pi_plan), with its work C(items).
     type: dict
     required: true
   slots:
-    description: Worker slots; defaults to the run's number of commands.
+    description: Worker slots; defaults to the run's number of work items.
     type: int
   timeout:
     description: Seconds a worker may take before it is killed.
     type: float
     default: 3600
-  total:
-    description: Number of runs in the experiment, for the progress line.
-    type: int
 author: Pi cluster lab
 """
 
@@ -47,21 +44,10 @@ lab_progress:
   returned: always
 """
 
-import shutil
-import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.labkit.local_backend import run_pool
-from ansible.module_utils.labkit.runs import collect_run, throttled_during
-
-
-def read_throttled() -> str | None:
-    """`vcgencmd get_throttled` on a Raspberry Pi; None elsewhere."""
-    vcgencmd = shutil.which("vcgencmd")
-    if vcgencmd is None:
-        return None
-    done = subprocess.run([vcgencmd, "get_throttled"], capture_output=True, text=True, timeout=10, check=False)
-    return done.stdout if done.returncode == 0 else None
+from ansible.module_utils.labkit.backends.local import LocalBackend
+from ansible.module_utils.labkit.runs import PlannedRun, execute
 
 
 def main() -> None:
@@ -70,26 +56,24 @@ def main() -> None:
             "run": {"type": "dict", "required": True},
             "slots": {"type": "int"},
             "timeout": {"type": "float", "default": 3600.0},
-            "total": {"type": "int"},
         },
-        supports_check_mode=False,
+        supports_check_mode=True,
     )
-    planned = module.params["run"]
-    commands = planned.get("commands") or []
-    if not commands or not all(isinstance(c, list) and c for c in commands):
-        module.fail_json(msg=f"run {planned.get('run_id')!r} has no worker commands to execute")
-    slots = module.params["slots"] or len(commands)
-    before = read_throttled()
-    outcome = run_pool([[str(arg) for arg in c] for c in commands], slots, module.params["timeout"])
-    throttled = throttled_during(before, read_throttled())
-    record, problems = collect_run(dict(planned, throttled=throttled), outcome)
-    label = planned.get("label") or planned.get("run_id")
-    progress = (f"{label}: {len(record['results'])}/{len(commands)} results in {outcome.t_e2e_s:.3f} s"
-                + (" (oversubscribed)" if planned.get("oversubscribed") else "")
-                + (" — THROTTLED: this run is flagged invalid" if throttled else ""))
-    if problems:
-        module.fail_json(msg=f"{label} failed: " + "; ".join(problems), run=record, lab_progress=progress)
-    module.exit_json(changed=False, run=record, lab_progress=progress)
+    planned = PlannedRun.from_dict(module.params["run"])
+    label = planned.label or planned.run_id
+    if module.check_mode:
+        module.exit_json(changed=False, run=None, lab_progress=f"{label}: would start {len(planned.items)} workers")
+    try:
+        record = execute(LocalBackend(), planned, slots=module.params["slots"], timeout_s=module.params["timeout"])
+    except ValueError as err:
+        module.fail_json(msg=str(err))
+    progress = (f"{label}: {len(record.results)}/{len(planned.items)} results in {record.t_e2e_s:.3f} s"
+                + (" (oversubscribed)" if record.oversubscribed else "")
+                + (" — THROTTLED: this run is flagged invalid" if record.throttled else ""))
+    run = record.to_dict()
+    if record.problems:
+        module.fail_json(msg=f"{label} failed: " + "; ".join(record.problems), run=run, lab_progress=progress)
+    module.exit_json(changed=False, run=run, lab_progress=progress)
 
 
 if __name__ == "__main__":

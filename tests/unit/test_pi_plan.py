@@ -53,8 +53,8 @@ def test_strong_splits_a_fixed_total_and_weak_scales_it() -> None:
     for run in runs:
         expected = 1000 if run["mode"] == "strong" else 300 * run["workers"]
         assert run["work"] == expected
-        assert len(run["commands"]) == run["workers"]
-        argv = run["commands"][-1]
+        assert len(run["items"]) == run["workers"]
+        argv = run["items"][-1]["argv"]
         assert argv[:2] == ["/usr/bin/python3", "/w/pi_worker.py"]
         assert argv[argv.index("--samples") + 1] == str(expected)
         assert argv[argv.index("--run-id") + 1] == run["run_id"]

@@ -9,9 +9,11 @@ warm-up run goes first, flagged and kept, but left out of the statistics.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from .backends import WorkItem
+from .runs import PlannedRun
 from .params import MAX_LOCAL_WORKERS_PER_CORE, ParameterError, parse_bool, parse_choice, parse_int, parse_int_list
 
 KERNELS = ("python", "numpy")
@@ -37,22 +39,6 @@ class PiParameters:
     @property
     def modes(self) -> list[str]:
         return ["strong", "weak"] if self.scaling == "both" else [self.scaling]
-
-
-@dataclass
-class PlannedRun:
-    run_id: str
-    workload: str
-    mode: str
-    workers: int
-    repetition: int
-    warmup: bool
-    order: int
-    work: int
-    seed: int
-    oversubscribed: bool
-    label: str = ""
-    commands: list[list[str]] = field(default_factory=list)
 
 
 def default_workers(cores: int) -> list[int]:
@@ -137,11 +123,12 @@ def plan_runs(params: PiParameters, experiment_id: str) -> list[PlannedRun]:
     return runs
 
 
-def worker_commands(run: PlannedRun, python: str, worker_path: str, kernel: str) -> list[list[str]]:
-    """One argument list per worker of the run (no shell anywhere)."""
-    return [[python, worker_path, "--index", str(i), "--count", str(run.workers),
-             "--samples", str(run.work), "--seed", str(run.seed), "--run-id", run.run_id,
-             "--kernel", kernel] for i in range(run.workers)]
+def work_items(run: PlannedRun, python: str, worker_path: str, kernel: str) -> list[WorkItem]:
+    """One work item per worker of the run (argument lists: no shell anywhere)."""
+    return [WorkItem(name=f"worker {i}", index=i,
+                     argv=(python, worker_path, "--index", str(i), "--count", str(run.workers),
+                           "--samples", str(run.work), "--seed", str(run.seed), "--run-id", run.run_id,
+                           "--kernel", kernel)) for i in range(run.workers)]
 
 
 def plan(raw: dict[str, Any], *, cores: int, numpy_available: bool, experiment_id: str,
@@ -150,6 +137,6 @@ def plan(raw: dict[str, Any], *, cores: int, numpy_available: bool, experiment_i
     params = validate(raw, cores, numpy_available)
     runs = plan_runs(params, experiment_id)
     for run in runs:
-        run.commands = worker_commands(run, python, worker_path, params.kernel)
+        run.items = [item.to_dict() for item in work_items(run, python, worker_path, params.kernel)]
     return {"parameters": asdict(params) | {"modes": params.modes},
             "runs": [asdict(run) for run in runs]}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.transcode import supervise
+from labkit import supervise
 
 
 def fake_proc(root: Path, pid: int, ppid: int, argv: list[str]) -> None:
