@@ -27,10 +27,35 @@ options:
     type: list
     elements: dict
     required: true
-  context:
-    description: Environment (C(nodes) per-node dicts, C(tools), C(parameters), anything else shown as run context).
+  backend:
+    description: The backend that ran the work (local, ssh, k3s), or C(imported log).
+    type: str
+    required: true
+  parameters:
+    description: The exact, validated parameters of the experiment.
     type: dict
     required: true
+  nodes_before:
+    description: Registered results of M(lab_node_context) before the runs (one result, or a loop's
+      C(results)); entries without a reading (an unreachable host) are skipped.
+    type: list
+    elements: raw
+    default: []
+  nodes_after:
+    description: The same, after the runs.
+    type: list
+    elements: raw
+    default: []
+  cluster_nodes:
+    description: Node objects from the Kubernetes API (k3s backend); each is matched to a reading by
+      name or host name.
+    type: list
+    elements: dict
+    default: []
+  context:
+    description: Workload-specific context blocks shown as run context (e.g. the transcode's C(source)).
+    type: dict
+    default: {}
   extra:
     description: Workload blocks written at the top level of results.json (C(legacy), C(verification), C(phases)).
     type: dict
@@ -43,8 +68,11 @@ EXAMPLES = r"""
   lab_report:
     reports_dir: "{{ playbook_dir }}/reports"
     workload: pi
+    backend: local
     runs: "{{ pi_runs }}"
-    context: {nodes: "{{ node_contexts }}", parameters: "{{ pi_parameters }}", tools: {}}
+    parameters: "{{ pi_plan.parameters }}"
+    nodes_before: ["{{ node_before }}"]
+    nodes_after: ["{{ node_after }}"]
   delegate_to: localhost
   register: report
 """
@@ -70,9 +98,11 @@ lab_progress:
 """
 
 import os
+import platform
 
+from ansible.module_utils.ansible_release import __version__ as ansible_version
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.labkit.report import validate, write_report
+from ansible.module_utils.labkit.report import build_context, validate, write_report
 from ansible.module_utils.labkit.report.paths import check_latest
 
 
@@ -82,7 +112,12 @@ def main() -> None:
             "reports_dir": {"type": "path", "required": True},
             "workload": {"type": "str", "required": True, "choices": ["pi", "transcode"]},
             "runs": {"type": "list", "elements": "dict", "required": True},
-            "context": {"type": "dict", "required": True},
+            "backend": {"type": "str", "required": True},
+            "parameters": {"type": "dict", "required": True},
+            "nodes_before": {"type": "list", "elements": "raw", "default": []},
+            "nodes_after": {"type": "list", "elements": "raw", "default": []},
+            "cluster_nodes": {"type": "list", "elements": "dict", "default": []},
+            "context": {"type": "dict", "default": {}},
             "extra": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
@@ -90,7 +125,12 @@ def main() -> None:
     p = module.params
     reports_dir = p["reports_dir"]
     try:
-        validate(p["workload"], p["runs"], p["context"], p["extra"])
+        context = build_context(
+            p["backend"], p["parameters"], nodes_before=p["nodes_before"], nodes_after=p["nodes_after"],
+            cluster_nodes=p["cluster_nodes"], more=p["context"],
+            tools={"ansible": ansible_version, "python": platform.python_version()},
+        )
+        validate(p["workload"], p["runs"], context, p["extra"])
     except ValueError as err:
         module.fail_json(msg=f"Cannot write the report: {err}")
     if os.path.exists(reports_dir) and not os.path.isdir(reports_dir):
@@ -108,7 +148,7 @@ def main() -> None:
             lab_progress=f"report: would write {len(p['runs'])} runs to a new folder in {reports_dir}",
         )
     try:
-        result = write_report(reports_dir, p["workload"], p["runs"], p["context"], p["extra"])
+        result = write_report(reports_dir, p["workload"], p["runs"], context, p["extra"])
     except (ValueError, OSError) as err:
         module.fail_json(msg=f"Cannot write the report in {reports_dir!r}: {err}")
     index = result["files"]["index.html"]

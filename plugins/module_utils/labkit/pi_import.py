@@ -13,6 +13,7 @@ from typing import Any
 
 from .params import ParameterError
 from .results import legacy_block, legacy_runs, parse_result_lines
+from .runs import PlannedRun, run_record
 
 MAX_LOG_BYTES = 256 * 1024 * 1024
 
@@ -50,13 +51,11 @@ def result_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         group.sort(key=lambda r: r["index"])
         span_s = (max(r["t_end_ns"] for r in group) - min(r["t_start_ns"] for r in group)) / 1e9
         count = group[0]["count"]
-        complete = len(group) == count and sorted(r["index"] for r in group) == list(range(count))
-        runs.append({
-            "run_id": run_id, "workload": "pi", "mode": mode, "workers": count, "repetition": order,
-            "warmup": False, "order": order, "work": sum(r.get("samples", 0) for r in group),
-            "t_e2e_s": span_s, "oversubscribed": False, "throttled": False, "valid": complete,
-            "results": group,
-        })
+        problems = [] if sorted(r["index"] for r in group) == list(range(count)) else [
+            f"worker indices {[r['index'] for r in group]} are not 0..{count - 1}"]
+        planned = PlannedRun(run_id=run_id, workload="pi", mode=mode, workers=count, repetition=order,
+                             warmup=False, order=order, work=sum(r.get("samples", 0) for r in group))
+        runs.append(run_record(planned, span_s, group, problems).to_dict())
     return runs
 
 
@@ -78,4 +77,7 @@ def import_logs(path: str, reference_s: float | None) -> dict[str, Any]:
         "other_lines": outcome["other"],
         "result_lines": len(parsed.records),
         "legacy_lines": len(parsed.legacy),
+        # What the report shows as the experiment's parameters.
+        "parameters": {"pi_import_logs": path, "pi_reference_seconds": reference_s,
+                       "malformed_lines": outcome["malformed"], "malformed_examples": outcome["malformed_examples"]},
     }

@@ -277,20 +277,8 @@ def legacy_runs(records: Sequence[Mapping[str, Any]], run_id: str) -> list[dict[
         }
         for index, record in enumerate(records)
     ]
-    return [
-        {
-            "run_id": run_id,
-            "workload": "pi",
-            "mode": "legacy",
-            "workers": count,
-            "repetition": 1,
-            "warmup": False,
-            "order": 0,
-            "work": None,
-            "t_e2e_s": max(r["compute_s"] for r in results),
-            "oversubscribed": False,
-            "throttled": False,
-            "valid": True,
-            "results": results,
-        }
-    ]
+    from .runs import PlannedRun, run_record  # here: runs imports the backends, which import this module
+
+    planned = PlannedRun(run_id=run_id, workload="pi", mode="legacy", workers=count, repetition=1,
+                         warmup=False, order=0, work=None)
+    return [run_record(planned, max(r["compute_s"] for r in results), results).to_dict()]

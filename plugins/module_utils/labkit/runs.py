@@ -25,7 +25,7 @@ class PlannedRun:
     repetition: int           # 0 is the warm-up
     warmup: bool
     order: int                # position in the shuffled execution order
-    work: float               # total work: samples, or seconds of video
+    work: Optional[float]     # total work: samples, or seconds of video (None: unknown, legacy logs)
     seed: int = 0
     oversubscribed: bool = False
     label: str = ""           # the progress line's prefix, e.g. "[3/13] strong N=2 rep 1/3"
@@ -54,7 +54,7 @@ class RunRecord:
     repetition: int
     warmup: bool
     order: int
-    work: float
+    work: Optional[float]
     t_e2e_s: Optional[float]          # submit -> last result, controller monotonic clock
     results: list[dict] = field(default_factory=list)   # RESULT records, by index
     oversubscribed: bool = False

@@ -35,7 +35,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import metrics
+from .. import metrics, nodes as node_descriptions
 from . import html, markdown, model, paths, tables
 
 SCHEMA_VERSION = 1
@@ -83,6 +83,27 @@ def validate(workload: str, runs: Any, context: Any, extra: Any) -> None:
     clash = RESERVED_EXTRA & set(extra or {})
     if clash:
         raise ValueError(f"extra must not redefine results.json's own keys: {', '.join(sorted(clash))}")
+
+
+def build_context(backend: str, parameters: Mapping[str, Any], *, nodes_before: Sequence[Any] = (),
+                  nodes_after: Sequence[Any] = (), cluster_nodes: Sequence[Mapping[str, Any]] = (),
+                  tools: Mapping[str, Any] | None = None, more: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The report's context from a few inputs: which backend, the exact parameters, the nodes
+    (registered `lab_node_context` results before and after, and the cluster's Node objects
+    when there is a cluster: `labkit.nodes.describe`), the tool versions, and any other
+    workload-specific blocks (`more`, e.g. the transcode's source and output)."""
+    context: dict[str, Any] = {
+        "backend": backend,
+        "nodes": node_descriptions.describe(node_descriptions.readings(nodes_before),
+                                            node_descriptions.readings(nodes_after), cluster_nodes),
+        "parameters": dict(parameters),
+        "tools": dict(tools or {}),
+    }
+    clash = set(more or {}) & set(context)
+    if clash:
+        raise ValueError(f"context must not redefine {', '.join(sorted(clash))}")
+    context.update(more or {})
+    return context
 
 
 def write_report(
