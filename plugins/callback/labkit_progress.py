@@ -40,30 +40,26 @@ class CallbackModule(DefaultCallback):
     def _show(self, result, line: str) -> None:
         self._display.display(f"  {result.host.get_name()}: {line}", color="cyan")
 
-    def v2_runner_on_ok(self, result) -> None:
+    def _progress_or(self, result, fallback, banner: bool = True) -> None:
+        """Show the result's progress line, or let the default callback show the result."""
         line = self._progress(result)
         if line is None:
-            super().v2_runner_on_ok(result)
+            fallback(result)
             return
-        if result.task.loop and "results" in result.result:
-            return  # the items were shown one by one
-        self._print_task_banner_if_needed(result)
+        if banner:
+            self._print_task_banner_if_needed(result)
         self._show(result, line)
+
+    def v2_runner_on_ok(self, result) -> None:
+        if result.task.loop and "results" in result.result and self._progress(result) is not None:
+            return  # the items were shown one by one
+        self._progress_or(result, super().v2_runner_on_ok)
 
     def v2_runner_item_on_ok(self, result) -> None:
-        line = self._progress(result)
-        if line is None:
-            super().v2_runner_item_on_ok(result)
-            return
-        self._print_task_banner_if_needed(result)
-        self._show(result, line)
+        self._progress_or(result, super().v2_runner_item_on_ok)
 
     def v2_runner_retry(self, result) -> None:
-        line = self._progress(result)
-        if line is None:
-            super().v2_runner_retry(result)
-            return
-        self._show(result, line)
+        self._progress_or(result, super().v2_runner_retry, banner=False)
 
     def _print_task_banner_if_needed(self, result) -> None:
         # The default callback defers the banner until the first visible result.

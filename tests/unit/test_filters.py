@@ -15,8 +15,8 @@ PLAYBOOK = """\
   gather_facts: false
   vars:
     runs:
-      - {run_id: a, valid: true, results: [{samples: 600000, inside: 471239}, {samples: 400000, inside: 314159}]}
-      - {run_id: b, valid: false, results: [{samples: 1000, inside: 1000}]}
+      - {run_id: a, t_e2e_s: 1.0, results: [{samples: 600000, inside: 471239}, {samples: 400000, inside: 314159}]}
+      - {run_id: b, warmup: true, t_e2e_s: 1.0, results: [{samples: 1000, inside: 1000}]}
       - {run_id: legacy, mode: legacy, results: [{estimate: 3.14}]}
   tasks:
     - name: Pool the π samples and write them for the test to read
@@ -45,17 +45,17 @@ def test_pi_estimate_filter_in_a_playbook(tmp_path):
     assert pooled["samples"] == 1_000_000 and math.isclose(pooled["estimate"], 3.141592)
 
 
-def test_pi_estimate_pools_valid_runs_only():
+def test_pi_estimate_pools_measured_runs_only():
     module = _load_filter_module()
-    runs = [{"valid": True, "results": [{"samples": 600000, "inside": 471239}, {"samples": 400000, "inside": 314159}]},
-            {"valid": False, "results": [{"samples": 1000, "inside": 1000}]}]
+    runs = [{"t_e2e_s": 1.0, "results": [{"samples": 600000, "inside": 471239}, {"samples": 400000, "inside": 314159}]},
+            {"warmup": True, "t_e2e_s": 1.0, "results": [{"samples": 1000, "inside": 1000}]}]
     pooled = module.lab_pi_estimate(runs)
     assert pooled["samples"] == 1_000_000
     assert math.isclose(pooled["estimate"], 4 * 785398 / 1_000_000)
     # p = π/4: standard error 4·√(p(1−p)/n)
     p = math.pi / 4
     assert math.isclose(pooled["standard_error"], 4 * math.sqrt(p * (1 - p) / 1_000_000))
-    assert module.lab_pi_estimate([{"results": [{"estimate": 3.1}]}]) is None
+    assert module.lab_pi_estimate([{"t_e2e_s": 1.0, "results": [{"estimate": 3.1}]}]) is None
 
 
 def test_filter_module_lists_every_filter():

@@ -131,6 +131,7 @@ def write_report(
     head = model.headline(workload, analysis, extra, index_path, runs)
     notes = model.validity_notes(workload, runs, analysis, context, extra)
 
+    page = model.Page(workload, runs, analysis, context, extra, head, notes, generated)
     documents = {
         "runs.csv": tables.runs_csv(runs),
         "summary.csv": tables.summary_csv(analysis.get("summary") or []),
@@ -157,11 +158,8 @@ def write_report(
             allow_nan=False,
         )
         + "\n",
-        "summary.md": markdown.render(workload, runs, analysis, context, extra, head, notes, generated),
-        "index.html": html.render(
-            workload, runs, analysis, context, extra, head, notes, generated,
-            ["summary.md", "runs.csv", "summary.csv", "results.json"], valid_only,
-        ),
+        "summary.md": markdown.render(page),
+        "index.html": html.render(page, ["summary.md", "runs.csv", "summary.csv", "results.json"], valid_only),
     }
     files = {}
     for name in FILES:

@@ -5,7 +5,6 @@ Every string that came from the user or the cluster goes through esc()
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -52,15 +51,7 @@ footer{color:var(--muted);font-size:.8em;margin-top:2em}
 
 def esc(value: Any) -> str:
     """Escaped text of any value (None as an en dash)."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return escape(fmt_num(value, 4))
-    if isinstance(value, (dict, list, tuple)):
-        return escape(json.dumps(value, sort_keys=True, default=str))
-    return escape(str(value), quote=True)
+    return escape(model.text_of(value, none="–", yes="yes", no="no", number=lambda v: fmt_num(v, 4)), quote=True)
 
 
 def _num(value: Any) -> float | None:
@@ -397,18 +388,8 @@ def pi_accuracy_section(accuracy: Mapping[str, Any] | None) -> str:
     )
 
 
-def render(
-    workload: str,
-    runs: Sequence[Mapping[str, Any]],
-    analysis: Mapping[str, Any],
-    context: Mapping[str, Any],
-    extra: Mapping[str, Any],
-    head: Mapping[str, Any],
-    notes: Sequence[str],
-    generated: str,
-    data_files: Sequence[str],
-    valid_only: Mapping[str, Any] | None = None,
-) -> str:
+def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str, Any] | None = None) -> str:
+    workload, runs, analysis, context, extra, head, notes, generated = page
     info = model.workload_info(workload)
     summary = analysis.get("summary") or []
     amdahl = analysis.get("amdahl")

@@ -10,14 +10,7 @@ from .svg import fmt_num
 
 def md_escape(value: Any) -> str:
     """Cell text safe inside a GitHub table: pipes, HTML brackets and newlines neutralised."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        text = fmt_num(value, 4)
-    else:
-        text = str(value)
+    text = model.text_of(value, none="–", yes="yes", no="no", number=lambda v: fmt_num(v, 4))
     return (
         text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
         .replace("\r", " ").replace("\n", " ")
@@ -40,16 +33,8 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def render(
-    workload: str,
-    runs: Sequence[Mapping[str, Any]],
-    analysis: Mapping[str, Any],
-    context: Mapping[str, Any],
-    extra: Mapping[str, Any],
-    head: Mapping[str, Any],
-    notes: Sequence[str],
-    generated: str,
-) -> str:
+def render(page: model.Page) -> str:
+    workload, runs, analysis, context, extra, head, notes, generated = page
     info = model.workload_info(workload)
     summary = analysis.get("summary") or []
     out = [f"## {info['title']} ({generated})", "", f"**{md_escape(head.get('summary'))}**", ""]

@@ -6,9 +6,10 @@ phrases warnings so a person can act on them, and names units.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 from .. import metrics
 from .svg import fmt_num
@@ -47,6 +48,33 @@ TRANSCODE_PHASES = [
     ("join_mux_s", "join + mux"),
     ("verify_s", "verify"),
 ]
+
+
+class Page(NamedTuple):
+    """What every rendered file of a report is made from."""
+
+    workload: str
+    runs: Sequence[Run]
+    analysis: Mapping[str, Any]
+    context: Mapping[str, Any]
+    extra: Mapping[str, Any]
+    head: Mapping[str, Any]
+    notes: Sequence[str]
+    generated: str
+
+
+def text_of(value: Any, *, none: str, yes: str, no: str, number: Callable[[float], str]) -> str:
+    """The text of a cell in any of the report's files: None, booleans and floats as each
+    format wants them, containers as sorted JSON, anything else as str()."""
+    if value is None:
+        return none
+    if isinstance(value, bool):
+        return yes if value else no
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
 
 
 def workload_info(workload: str) -> dict[str, str]:

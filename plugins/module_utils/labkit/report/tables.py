@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import metrics
+from . import model
 
 RESULT_FIELDS = [
     "schema",
@@ -58,15 +58,8 @@ SUMMARY_EXTRA_COLUMNS = [f for f in metrics.SUMMARY_FIELDS if f not in metrics.S
 
 def cell(value: Any) -> str:
     """CSV text of a value: empty for None, lower-case booleans, repr-exact floats, JSON for containers."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return "" if not math.isfinite(value) else repr(value)
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
+    return model.text_of(value, none="", yes="true", no="false",
+                         number=lambda v: repr(v) if math.isfinite(v) else "")
 
 
 def run_rows(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
