@@ -171,20 +171,12 @@ def verification_section(verification: Mapping[str, Any] | None) -> str:
 def legacy_section(legacy: Mapping[str, Any] | None) -> str:
     if not isinstance(legacy, Mapping):
         return ""
-    rows = [
-        ["pods N", esc(legacy.get("nodes")), "imported from the log; each pod did the full work"],
-        ["mean reported time Tₚ", _f(legacy.get("mean_time_s"), 4, " s"), "mean of the pods' times"],
-        ["slowest pod", _f(legacy.get("slowest_time_s"), 4, " s"), "when the cluster had finished"],
-        ["reference time Tₛ", _f(legacy.get("reference_s"), 4, " s"), "one machine, one pod's work (pi_reference_seconds)"],
-        ["speed-up Tₛ/Tₚ", _f(legacy.get("seed_speedup"), 4), "seed 001's arithmetic"],
-        ["parallel efficiency (Tₛ/Tₚ)/N", _f(legacy.get("seed_efficiency"), 4), "seed 001's arithmetic"],
-        ["“linear speed-up” N·Tₚ/Tₛ", _f(legacy.get("seed_linear_ratio"), 4, "×"), "seed 001's arithmetic (upside down)"],
-        [
-            "<strong>throughput vs reference</strong>",
-            f"<strong>{_f(legacy.get('throughput_vs_reference'), 3, '×')}</strong>",
-            "<strong>the honest figure</strong>: N·Tₛ / T, T = the slowest pod",
-        ],
-    ]
+    rows = []
+    for key, label, digits, unit, what in model.LEGACY_FIGURES:
+        value = esc(legacy.get(key)) if digits is None else _f(legacy.get(key), digits, unit)
+        if key == "throughput_vs_reference":  # the honest figure stands out
+            label, value, what = f"<strong>{label}</strong>", f"<strong>{value}</strong>", esc(what)
+        rows.append([label, value, what])
     explanation = legacy.get("explanation") or (
         "The imported log comes from pods that each computed the full work, so nothing was split and "
         "strong-scaling speed-up does not apply. Together the N pods did N× the reference's work; the "

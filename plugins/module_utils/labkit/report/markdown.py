@@ -62,17 +62,8 @@ def render(page: model.Page) -> str:
             "",
             md_table(
                 ["figure", "value", "what it is"],
-                [
-                    ["pods N", md_escape(legacy.get("nodes")), "imported"],
-                    ["mean time Tₚ", _f(legacy.get("mean_time_s"), 4, " s"), "each pod did the full work"],
-                    ["slowest pod", _f(legacy.get("slowest_time_s"), 4, " s"), "when the cluster had finished"],
-                    ["reference Tₛ", _f(legacy.get("reference_s"), 4, " s"), "one machine, one pod's work"],
-                    ["speed-up Tₛ/Tₚ", _f(legacy.get("seed_speedup"), 4), "seed 001's arithmetic"],
-                    ["efficiency", _f(legacy.get("seed_efficiency"), 4), "seed 001's arithmetic"],
-                    ["“linear speed-up” N·Tₚ/Tₛ", _f(legacy.get("seed_linear_ratio"), 4, "×"), "seed 001's arithmetic, read backwards"],
-                    ["**throughput vs reference**", "**" + _f(legacy.get("throughput_vs_reference"), 3, "×") + "**",
-                     "the honest figure: N·Tₛ / slowest pod"],
-                ],
+                [[label, md_escape(legacy.get(key)) if digits is None else _f(legacy.get(key), digits, unit), what]
+                 for key, label, digits, unit, what in model.LEGACY_FIGURES],
             ),
             "",
         ]

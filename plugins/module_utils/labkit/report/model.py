@@ -50,6 +50,20 @@ TRANSCODE_PHASES = [
 ]
 
 
+# The legacy block's figures as both the page and summary.md show them:
+# (key in results.json's legacy block, label, digits, unit, what it is). The last is the honest one.
+LEGACY_FIGURES = (
+    ("nodes", "pods N", None, "", "imported from the log; each pod did the full work"),
+    ("mean_time_s", "mean reported time Tₚ", 4, " s", "mean of the pods' times"),
+    ("slowest_time_s", "slowest pod", 4, " s", "when the cluster had finished"),
+    ("reference_s", "reference time Tₛ", 4, " s", "one machine, one pod's work (pi_reference_seconds)"),
+    ("seed_speedup", "speed-up Tₛ/Tₚ", 4, "", "seed 001's arithmetic"),
+    ("seed_efficiency", "parallel efficiency (Tₛ/Tₚ)/N", 4, "", "seed 001's arithmetic"),
+    ("seed_linear_ratio", "“linear speed-up” N·Tₚ/Tₛ", 4, "×", "seed 001's arithmetic (upside down)"),
+    ("throughput_vs_reference", "throughput vs reference", 3, "×", "the honest figure: N·Tₛ / T, T = the slowest pod"),
+)
+
+
 class Page(NamedTuple):
     """What every rendered file of a report is made from."""
 
