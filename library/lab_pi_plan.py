@@ -36,6 +36,15 @@ options:
     description: Whether the workers' Python has numpy (it decides the default kernel);
       probed by running I(python) when omitted. Set it when the workers run elsewhere (pods).
     type: bool
+  numpy_where:
+    description: Where the workers' Python is, as the refusal of C(pi_kernel=numpy) without
+      numpy names it (for example C(the worker image python:3.13-slim)).
+    type: str
+    default: the controller's Python
+  numpy_fix:
+    description: How to get numpy there, as that refusal suggests it.
+    type: str
+    default: run ./lab setup
 author: Pi cluster lab
 """
 
@@ -68,7 +77,7 @@ import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labkit.params import ParameterError
-from ansible.module_utils.labkit.pi_plan import plan
+from ansible.module_utils.labkit.pi_plan import CONTROLLER_NUMPY_FIX, CONTROLLER_PYTHON, plan
 
 
 def numpy_importable(python: str) -> bool:
@@ -85,6 +94,8 @@ def main() -> None:
             "worker_path": {"type": "str", "required": True},
             "cores": {"type": "int"},
             "numpy_available": {"type": "bool"},
+            "numpy_where": {"type": "str", "default": CONTROLLER_PYTHON},
+            "numpy_fix": {"type": "str", "default": CONTROLLER_NUMPY_FIX},
         },
         supports_check_mode=True,
     )
@@ -93,7 +104,8 @@ def main() -> None:
     has_numpy = p["numpy_available"] if p["numpy_available"] is not None else numpy_importable(p["python"])
     try:
         result = plan(p["raw"], cores=cores, numpy_available=has_numpy,
-                      experiment_id=p["experiment_id"], python=p["python"], worker_path=p["worker_path"])
+                      experiment_id=p["experiment_id"], python=p["python"], worker_path=p["worker_path"],
+                      numpy_where=p["numpy_where"], numpy_fix=p["numpy_fix"])
     except ParameterError as err:
         module.fail_json(msg=f"Invalid parameter: {err}")
     params = result["parameters"]

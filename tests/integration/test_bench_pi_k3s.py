@@ -95,7 +95,9 @@ def test_the_context_describes_the_cluster_nodes(bench: dict[str, Any]) -> None:
     # Read over the inventory's connection to fake-node-0, before and after the runs.
     assert node["model"] and "governor" in node and "temperature_c" in node and "throttled" in node
     assert "temperature_c" in node["after"] and node["after"]["hostname"]
-    assert context["nodes"][1]["after"] == {} and "model" not in context["nodes"][1]
+    # fake-node-1 is not in the inventory: the API's facts only, nothing read or invented for it.
+    assert not context["nodes"][1].get("after") and "model" not in context["nodes"][1]
+    assert context["nodes"][1]["memory_bytes"] == 3884400 * 1024 and "governor" not in context["nodes"][1]
     assert context["kubernetes"]["cores"] == 8 and context["kubernetes"]["namespace"] == "lab"
     assert context["parameters"]["kernel"] == "python"
     assert "Pod phases" in (bench["folder"] / "index.html").read_text()
@@ -113,9 +115,14 @@ def test_a_missing_namespace_is_named_before_anything_is_created(tmp_path: Path)
 
 
 def test_numpy_without_numpy_in_the_image_and_the_ssh_backend_are_refused(tmp_path: Path) -> None:
-    proc = run_playbook("bench-pi.yml", "-i", str(inventory(tmp_path)), extra_vars=SMALL | {
-        "pi_kernel": "numpy", "pi_k3s_kubeconfig": str(tmp_path / "none"), "pi_reports_dir": str(tmp_path / "r")})
+    # The planner refuses it (it knows the cluster's cores by then), before anything is created.
+    with FakeApiServer(workdir=tmp_path / "kubelet") as api:
+        proc = run_playbook("bench-pi.yml", "-i", str(inventory(tmp_path)), extra_vars=SMALL | {
+            "pi_kernel": "numpy", "pi_k3s_kubeconfig": str(api.kubeconfig(tmp_path / "kubeconfig")),
+            "pi_reports_dir": str(tmp_path / "r")})
+        writes = [r for r in api.cluster.requests if r[0] != "GET"]
     assert proc.returncode != 0 and "pi_kernel=numpy but the worker image python:3.13-slim has no numpy" in proc.stdout
+    assert "the controller's Python" not in proc.stdout and writes == []
     proc = run_playbook("bench-pi.yml", "-i", str(inventory(tmp_path, "ssh")), extra_vars=SMALL | {
         "pi_reports_dir": str(tmp_path / "r")})
     assert proc.returncode != 0 and "cluster_backend=ssh is not supported by bench-pi.yml" in proc.stdout

@@ -36,7 +36,8 @@ def run_module(tmp_path: Path, kubeconfig: Path, run: dict[str, Any], *args: str
         "hosts": "localhost",
         "connection": "local",
         "gather_facts": False,
-        "vars_files": [str(REPO / "roles" / "pi" / "defaults" / "main.yml")],
+        "vars_files": [str(REPO / "roles" / "lab_common" / "defaults" / "main.yml"),
+                       str(REPO / "roles" / "pi" / "defaults" / "main.yml")],
         "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}", "lab_root": str(REPO),
                  "planned_run": run},
         "tasks": [

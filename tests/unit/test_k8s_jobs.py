@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from labkit import k8s_jobs
 from labkit.k8s_jobs import (
-    collect_k8s_run,
     job_finished,
     merge_phases,
     parse_time,
@@ -185,6 +185,12 @@ def test_a_pod_printing_two_results_is_a_problem() -> None:
 # --- the run record ------------------------------------------------------------------------------
 
 
+def collect_k8s_run(*args, **kwargs) -> tuple[dict, list[str]]:
+    """The record (as the module returns it) and its problems, built through runs.run_record."""
+    record = k8s_jobs.collect_k8s_run(*args, **kwargs)
+    return record.to_dict(), record.problems
+
+
 def planned(n: int = 2) -> dict:
     return {"run_id": RUN, "workload": "pi", "mode": "strong", "workers": n, "repetition": 1, "warmup": False,
             "order": 3, "work": 10, "seed": 7, "oversubscribed": False, "label": "[3/9] strong N=2 rep 1/3",
@@ -272,3 +278,78 @@ def test_a_pod_scheduled_after_another_finished_waited_and_marks_the_run_oversub
     assert record["oversubscribed"] is True and record["queued_pods"] == 1
     record, _ = collect_k8s_run(planned(), 13.5, "Complete", [first, same_second], logs, "worker")
     assert record["oversubscribed"] is False and record["queued_pods"] == 0
+
+
+def test_the_record_comes_from_the_shared_builder() -> None:
+    from labkit.runs import PlannedRun, RunRecord
+
+    pods = [pod("job-0-aaaaa", 0, scheduled=0, finished=6), pod("job-1-bbbbb", 1, scheduled=7, finished=13)]
+    logs = {"job-0-aaaaa": line(result(0, "job-0-aaaaa", 1.5, 5.5, 4.0)),
+            "job-1-bbbbb": line(result(1, "job-1-bbbbb", 8.5, 12.5, 4.0))}
+    record = k8s_jobs.collect_k8s_run(PlannedRun.from_dict(planned()), 13.5, "Complete", pods, logs, "worker")
+    assert isinstance(record, RunRecord) and record.valid and record.problems == []
+    assert record.extra == {"queued_pods": 1} and record.oversubscribed is True
+    # Results of another run in a pod's log never reach the record.
+    logs["job-1-bbbbb"] += "\n" + line(result(1, "job-1-bbbbb", 8.5, 12.5, 4.0, run_id="other"))
+    record = k8s_jobs.collect_k8s_run(planned(), 13.5, "Complete", pods, logs, "worker")
+    assert [r["run_id"] for r in record.results] == [RUN, RUN]
+
+
+# --- the backend against the stand-in API server (tests/fake_k8s_api.py), without Ansible ---------
+
+
+def job_manifest(run_id: str, workers: int, command: list[str]) -> dict:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": run_id},
+            "spec": {"completionMode": "Indexed", "completions": workers, "parallelism": workers, "backoffLimit": 0,
+                     "template": {"metadata": {"labels": {}}, "spec": {"restartPolicy": "Never", "containers": [
+                         {"name": "worker", "image": "python:3.13-slim", "command": command,
+                          "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                                  {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}]}}}}
+
+
+# Prints one RESULT line for JOB_COMPLETION_INDEX (index 1 fails when the run is "bad").
+WORKER = """
+import json, os, sys, time
+i = int(os.environ["JOB_COMPLETION_INDEX"]); run = sys.argv[1]
+if run.endswith("bad") and i == 1:
+    sys.exit("index 1 refuses")
+t = time.time_ns()
+print("RESULT " + json.dumps({"schema": 1, "workload": "pi", "run_id": run, "index": i, "count": 2,
+      "node": os.environ["NODE_NAME"], "pod": os.environ["POD_NAME"], "t_start_ns": t, "t_end_ns": t + 1000,
+      "compute_s": 1e-6, "samples": 5, "inside": 4, "seed": 1, "kernel": "python"}))
+"""
+
+
+def test_run_indexed_job_against_the_stand_in_api(tmp_path) -> None:
+    kubernetes = pytest.importorskip("kubernetes")
+    from fake_k8s_api import FakeApiServer
+    from labkit.backends.k3s import JobNotCreated, progress_line, run_indexed_job
+    from labkit.runs import PlannedRun
+
+    with FakeApiServer() as api:
+        client = kubernetes.config.new_client_from_config(config_file=str(api.kubeconfig(tmp_path / "kc")))
+        for run_id in ("pi-x-strong-n2-r1", "pi-x-strong-n2-bad"):
+            run = PlannedRun.from_dict(dict(planned(), run_id=run_id))
+            record, job = run_indexed_job(client, job_manifest(run_id, 2, ["python3", "-c", WORKER, run_id]), run,
+                                          namespace="lab", poll_interval_s=0.05, start_timeout_s=30, timeout_s=60)
+            assert job["name"] == run_id and job["deleted"] is True
+            if run_id.endswith("r1"):
+                assert job["state"] == "Complete" and record.valid and record.problems == []
+                assert [r["index"] for r in record.results] == [0, 1] and record.t_e2e_s > 0
+                assert {r["node"] for r in record.results} == {"fake-node-0", "fake-node-1"}
+                assert "scheduling_s" in record.results[0] and record.extra["queued_pods"] == 0
+                assert progress_line(record, "[3/9]").startswith("[3/9]: 2/2 results in ")
+            else:
+                assert job["state"] == "Failed" and not record.valid
+                assert record.problems[0] == "Job Failed"
+                assert "exit code 1" in record.problems[1] and "index 1 refuses" in record.problems[1]
+                assert "1 results for 2 workers" in record.problems
+        # A Job of the same name is still there (kept): the second submit is refused, naming it.
+        run = PlannedRun.from_dict(dict(planned(1), run_id="pi-x-keep"))
+        manifest = job_manifest("pi-x-keep", 1, ["python3", "-c", WORKER, "pi-x-keep"])
+        run_indexed_job(client, manifest, run, namespace="lab", poll_interval_s=0.05, keep=True)
+        with pytest.raises(JobNotCreated, match="a Job pi-x-keep is already there: delete it"):
+            run_indexed_job(client, manifest, run, namespace="lab", poll_interval_s=0.05)
+        with pytest.raises(ValueError, match="has completions=1 but run 'pi-x-keep' plans 2 workers"):
+            run_indexed_job(client, manifest, PlannedRun.from_dict(dict(planned(2), run_id="pi-x-keep")),
+                            namespace="lab")

@@ -81,6 +81,16 @@ def test_bad_parameters_are_named(raw: dict, message: str) -> None:
         make_plan(raw)
 
 
-def test_numpy_kernel_without_numpy_is_refused() -> None:
-    with pytest.raises(ParameterError, match="numpy is not installed"):
+def test_numpy_kernel_without_numpy_is_refused_naming_where_it_is_missing() -> None:
+    with pytest.raises(ParameterError, match="^pi_kernel=numpy but the controller's Python has no numpy: "
+                                             "use -e pi_kernel=python, or run ./lab setup$"):
         make_plan({"pi_kernel": "numpy"}, numpy_available=False)
+    # The workers run elsewhere (pods on k3s): the message names that place, not the controller.
+    with pytest.raises(ParameterError, match="^pi_kernel=numpy but the worker image python:3.13-slim has no numpy: "
+                                             "use -e pi_kernel=python, or an image with numpy"):
+        plan({"pi_kernel": "numpy"}, cores=8, numpy_available=False, experiment_id="pi-x", python="python3",
+             worker_path="/opt/lab/pi_worker.py", numpy_where="the worker image python:3.13-slim",
+             numpy_fix="an image with numpy and -e pi_k3s_image_has_numpy=true")
+    # Without numpy and no kernel asked for, the python kernel is chosen, wherever the workers run.
+    assert plan({}, cores=8, numpy_available=False, experiment_id="pi-x", python="python3",
+                worker_path="w", numpy_where="the worker image x")["parameters"]["kernel"] == "python"

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .results import parse_result_lines
+from .runs import PlannedRun, RunRecord, run_record
 
 # Resolution of Kubernetes status timestamps (metav1.Time), in seconds.
 TIMESTAMP_RESOLUTION_S = 1.0
@@ -277,14 +278,22 @@ def pod_problem(pod: Mapping[str, Any], log_text: str | None = None, tail_lines:
     return text
 
 
-def collect_k8s_run(planned: Mapping[str, Any], t_e2e_s: float | None, job_state: str | None,
-                    pods: Sequence[Mapping[str, Any]], logs: Mapping[str, str],
-                    container: str | None = None, tail_lines: int = 10) -> tuple[dict[str, Any], list[str]]:
-    """The run record (docs/ARCHITECTURE.md) of one Job, plus the problems found.
+@dataclass
+class JobCollection:
+    """What one Job's pods and logs say, before it becomes a run record (`runs.run_record`)."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)   # RESULT records with their pod's phases
+    problems: list[str] = field(default_factory=list)
+    queued_pods: int = 0          # pods scheduled only after another pod had finished
+
+
+def collect_job(run_id: str, job_state: str | None, pods: Sequence[Mapping[str, Any]], logs: Mapping[str, str],
+                container: str | None = None, tail_lines: int = 10) -> JobCollection:
+    """Every pod's result and what went wrong with the Job, its pods and their logs.
 
     job_state is job_finished()'s answer, or something else ("Timeout") when
-    the Job never finished. The run is valid when the Job completed, every
-    pod succeeded and exactly one result per worker index came back.
+    the Job never finished. Counting the results against the workers is the
+    run record builder's part (`runs.check_results`).
     """
     problems: list[str] = []
     if job_state != "Complete":
@@ -294,27 +303,35 @@ def collect_k8s_run(planned: Mapping[str, Any], t_e2e_s: float | None, job_state
             problems.append(pod_problem(pod, logs.get(pod_name(pod)), tail_lines, container))
     if not pods:
         problems.append("no pods were created")
-    found = results_from_logs(logs, str(planned.get("run_id")))
+    found = results_from_logs(logs, run_id)
     # A failed pod's problems are already named above, with its log.
     failed_pods = {pod_name(p) for p in pods if _get(p, "status", "phase") != "Succeeded"}
     problems.extend(p for p in found.problems if not any(p.startswith(f"pod {name}:") for name in failed_pods))
-    expected = int(planned.get("workers") or 0)
-    indices = sorted(int(r["index"]) for r in found.records)
-    if len(indices) != expected:
-        problems.append(f"{len(indices)} results for {expected} workers")
-    if len(set(indices)) != len(indices):
-        problems.append(f"duplicate worker indices {indices}")
     results = merge_phases(sorted(found.records, key=lambda r: r["index"]), pods, container)
-    record = {key: value for key, value in planned.items() if key not in ("commands", "label", "seed")}
-    # More workers than free cores: some pods queued behind others, so the run is oversubscribed
-    # whatever the plan counted (DESIGN §4: N larger than the cores available).
-    waited = pods_that_waited(pods, container)
-    record.update(
-        t_e2e_s=t_e2e_s,
-        results=results,
-        throttled=bool(planned.get("throttled", False)),
-        oversubscribed=bool(planned.get("oversubscribed", False)) or bool(waited),
-        queued_pods=len(waited),
-        valid=not problems,
-    )
-    return record, problems
+    return JobCollection(results, problems, len(pods_that_waited(pods, container)))
+
+
+def record_of_job(planned: PlannedRun | Mapping[str, Any], t_e2e_s: float | None,
+                  collected: JobCollection | None, problems: Sequence[str] = ()) -> RunRecord:
+    """The run record of one Job through the shared builder (`runs.run_record`).
+
+    Valid when the Job completed, every pod succeeded and exactly one result
+    per worker index came back. Pods that queued behind others mean more
+    workers than free cores: the run is oversubscribed whatever the plan
+    counted (DESIGN §4), and `queued_pods` says how many.
+    """
+    if not isinstance(planned, PlannedRun):
+        planned = PlannedRun.from_dict(planned)
+    collected = collected or JobCollection()
+    return run_record(planned, t_e2e_s, collected.results, [*collected.problems, *problems],
+                      oversubscribed=planned.oversubscribed or collected.queued_pods > 0,
+                      queued_pods=collected.queued_pods)
+
+
+def collect_k8s_run(planned: PlannedRun | Mapping[str, Any], t_e2e_s: float | None, job_state: str | None,
+                    pods: Sequence[Mapping[str, Any]], logs: Mapping[str, str],
+                    container: str | None = None, tail_lines: int = 10) -> RunRecord:
+    """The run record (docs/ARCHITECTURE.md) of one Job from its state, pods and logs;
+    `record.problems` names everything that went wrong."""
+    run_id = planned.run_id if isinstance(planned, PlannedRun) else str(planned.get("run_id"))
+    return record_of_job(planned, t_e2e_s, collect_job(run_id, job_state, pods, logs, container, tail_lines))

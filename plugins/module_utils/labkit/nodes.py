@@ -17,32 +17,47 @@ stays absent (the report shows it as unknown).
 """
 from __future__ import annotations
 
+import math
 import re
+from fractions import Fraction
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-# Kubernetes resource quantities for memory: "3884096Ki", "4Gi", "4000000000".
-_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]i?|[kmgtpe])?$")
+# Kubernetes resource quantities: "3884096Ki", "4Gi", "4000000000", "4G", "128974848e3", "500m".
+_QUANTITY = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(?:(Ki|Mi|Gi|Ti|Pi|Ei|m|k|K|M|G|T|P|E)|[eE]([+-]?\d+))?$")
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+_DECIMAL = {"m": Fraction(1, 1000), "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+            "E": 10**18}
+
+
+def _quantity(quantity: Any) -> Optional[Fraction]:
+    """The exact value of a Kubernetes quantity; None when it is not one (or negative)."""
+    if isinstance(quantity, bool) or quantity is None:
+        return None
+    if isinstance(quantity, (int, float)):
+        quantity = repr(quantity) if isinstance(quantity, float) else str(quantity)
+    match = _QUANTITY.match(str(quantity).strip())
+    if not match:
+        return None
+    number, suffix, exponent = match.groups()
+    value = Fraction(number)
+    if suffix:
+        value *= _BINARY.get(suffix) or _DECIMAL[suffix]
+    elif exponent:
+        value *= Fraction(10) ** int(exponent)
+    return value
 
 
 def memory_bytes(quantity: Any) -> Optional[int]:
-    """Bytes in a Kubernetes memory quantity ("3884096Ki" -> 3977314304); None when it does not parse."""
-    match = _QUANTITY.match(str(quantity or "").strip())
-    if not match:
-        return None
-    number, suffix = float(match.group(1)), match.group(2) or ""
-    factor = _BINARY.get(suffix) or _DECIMAL.get(suffix) or 1
-    return int(number * factor)
+    """Bytes in a Kubernetes memory quantity ("3884096Ki" -> 3977314304); None when it does not parse.
+    A fraction of a byte rounds up, as the API's Quantity.Value() does."""
+    value = _quantity(quantity)
+    return None if value is None else math.ceil(value)
 
 
 def cpu_cores(quantity: Any) -> Optional[float]:
     """CPUs in a Kubernetes CPU quantity ("4" -> 4, "3500m" -> 3.5); None when it does not parse."""
-    text = str(quantity or "").strip()
-    try:
-        return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-    except ValueError:
-        return None
+    value = _quantity(quantity)
+    return None if value is None else float(value)
 
 
 def from_reading(reading: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,17 +68,18 @@ def from_reading(reading: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_k8s_node(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """What the Kubernetes API says of a Node object."""
+    """What the Kubernetes API says of a Node object; a fact the object does not hold is left out."""
     meta = obj.get("metadata") or {}
     status = obj.get("status") or {}
     info = status.get("nodeInfo") or {}
     capacity = status.get("capacity") or {}
     allocatable = status.get("allocatable") or {}
+    labels = dict(meta.get("labels") or {})
     cores = cpu_cores(capacity.get("cpu"))
-    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-    return {
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or [] if isinstance(c, Mapping)}
+    node = {
         "name": meta.get("name"),
-        "hostname": meta.get("name"),
+        "hostname": labels.get("kubernetes.io/hostname") or meta.get("name"),
         "cores": int(cores) if cores is not None else None,
         "allocatable_cpu": allocatable.get("cpu"),
         "memory": capacity.get("memory"),
@@ -74,16 +90,30 @@ def from_k8s_node(obj: Mapping[str, Any]) -> dict[str, Any]:
         "k3s_version": info.get("kubeletVersion"),
         "container_runtime": info.get("containerRuntimeVersion"),
         "schedulable": not bool((obj.get("spec") or {}).get("unschedulable")),
-        "ready": conditions.get("Ready") == "True",
-        "labels": dict(meta.get("labels") or {}),
+        # No Ready condition (yet): unknown, not "not ready".
+        "ready": conditions["Ready"] == "True" if "Ready" in conditions else None,
+        "labels": labels,
     }
+    return {key: value for key, value in node.items() if value not in (None, "")}
+
+
+def _entries(registered: Any) -> Iterable[Any]:
+    """Registered results, flattened: a loop's register (a dict with `results`) gives its results."""
+    if isinstance(registered, Mapping):
+        registered = registered["results"] if isinstance(registered.get("results"), list) else [registered]
+    for entry in registered or []:
+        if isinstance(entry, Mapping) and isinstance(entry.get("results"), list):
+            yield from _entries(entry)
+        else:
+            yield entry
 
 
 def readings(registered: Iterable[Any]) -> list[dict[str, Any]]:
-    """The node readings in registered `lab_node_context` results (one result, or a loop's
-    `results`): entries without a reading (unreachable host, failed task) are skipped."""
+    """The node readings in registered `lab_node_context` results (a list of results, a loop's
+    `results`, or the loop's whole register): entries without a reading (unreachable host,
+    failed task, skipped item) are skipped."""
     found = []
-    for entry in registered or []:
+    for entry in _entries(registered):
         if isinstance(entry, Mapping) and isinstance(entry.get("node"), Mapping):
             reading = from_reading(entry["node"])
             # A delegated loop names the inventory host it asked in `item`.

@@ -51,8 +51,18 @@ def default_workers(cores: int) -> list[int]:
     return sorted(counts)
 
 
-def validate(raw: dict[str, Any], cores: int, numpy_available: bool) -> PiParameters:
-    """Check every user parameter; raise ParameterError naming the first bad one."""
+# Where the workers' Python runs, as the numpy refusal names it, and how to get numpy there.
+CONTROLLER_PYTHON = "the controller's Python"
+CONTROLLER_NUMPY_FIX = "run ./lab setup"
+
+
+def validate(raw: dict[str, Any], cores: int, numpy_available: bool, *, numpy_where: str = CONTROLLER_PYTHON,
+             numpy_fix: str = CONTROLLER_NUMPY_FIX) -> PiParameters:
+    """Check every user parameter; raise ParameterError naming the first bad one.
+
+    `numpy_available` says whether the workers' Python has numpy, `numpy_where` where that
+    Python is (the controller's, a worker image) and `numpy_fix` how to get numpy there.
+    """
     if cores < 1:
         raise ParameterError(f"cores={cores!r}: could not count the controller's CPU cores")
 
@@ -62,8 +72,8 @@ def validate(raw: dict[str, Any], cores: int, numpy_available: bool) -> PiParame
     kernel = parse_choice("pi_kernel", raw["pi_kernel"], KERNELS) if given("pi_kernel") else (
         "numpy" if numpy_available else "python")
     if kernel == "numpy" and not numpy_available:
-        raise ParameterError("pi_kernel='numpy' but numpy is not installed for the controller's Python; "
-                             "use -e pi_kernel=python or run ./lab setup")
+        raise ParameterError(f"pi_kernel=numpy but {numpy_where} has no numpy: "
+                             f"use -e pi_kernel=python, or {numpy_fix}")
     max_workers = MAX_LOCAL_WORKERS_PER_CORE * cores
     workers = (parse_int_list("pi_workers", raw["pi_workers"], minimum=1, maximum=max_workers)
                if given("pi_workers") else default_workers(cores))
@@ -132,9 +142,10 @@ def work_items(run: PlannedRun, python: str, worker_path: str, kernel: str) -> l
 
 
 def plan(raw: dict[str, Any], *, cores: int, numpy_available: bool, experiment_id: str,
-         python: str, worker_path: str) -> dict[str, Any]:
+         python: str, worker_path: str, numpy_where: str = CONTROLLER_PYTHON,
+         numpy_fix: str = CONTROLLER_NUMPY_FIX) -> dict[str, Any]:
     """Validated parameters and the ordered runs, each with its worker command lines."""
-    params = validate(raw, cores, numpy_available)
+    params = validate(raw, cores, numpy_available, numpy_where=numpy_where, numpy_fix=numpy_fix)
     runs = plan_runs(params, experiment_id)
     for run in runs:
         run.items = [item.to_dict() for item in work_items(run, python, worker_path, params.kernel)]
