@@ -3,12 +3,21 @@ from __future__ import annotations
 
 import pytest
 
+import yaml
+from labtest import REPO
+
 from labkit.params import ParameterError
 from labkit.pi_plan import default_workers, plan, validate
 
+# The role's defaults are the one source of defaults: planning gets them as the role passes them.
+ROLE_DEFAULTS = {key: value for key, value in
+                 yaml.safe_load((REPO / "roles/pi/defaults/main.yml").read_text(encoding="utf-8")).items()
+                 if key in ("pi_samples", "pi_samples_per_worker", "pi_workers", "pi_repetitions", "pi_kernel",
+                            "pi_scaling", "pi_seed", "pi_warmup")}
+
 
 def make_plan(raw: dict, cores: int = 2, numpy_available: bool = True) -> dict:
-    return plan(raw, cores=cores, numpy_available=numpy_available, experiment_id="pi-x",
+    return plan(ROLE_DEFAULTS | raw, cores=cores, numpy_available=numpy_available, experiment_id="pi-x",
                 python="/usr/bin/python3", worker_path="/w/pi_worker.py")
 
 
@@ -20,8 +29,8 @@ def test_default_workers_go_up_to_the_cores() -> None:
 
 
 def test_defaults_depend_on_the_kernel() -> None:
-    assert validate({}, cores=2, numpy_available=True).samples == 100_000_000
-    params = validate({}, cores=2, numpy_available=False)
+    assert validate(ROLE_DEFAULTS, cores=2, numpy_available=True).samples == 100_000_000
+    params = validate(ROLE_DEFAULTS, cores=2, numpy_available=False)
     assert params.kernel == "python" and params.samples == 10_000_000
     # Weak scaling's largest point does as much work as strong scaling's total.
     assert params.samples_per_worker == 5_000_000
@@ -88,9 +97,9 @@ def test_numpy_kernel_without_numpy_is_refused_naming_where_it_is_missing() -> N
     # The workers run elsewhere (pods on k3s): the message names that place, not the controller.
     with pytest.raises(ParameterError, match="^pi_kernel=numpy but the worker image python:3.13-slim has no numpy: "
                                              "use -e pi_kernel=python, or an image with numpy"):
-        plan({"pi_kernel": "numpy"}, cores=8, numpy_available=False, experiment_id="pi-x", python="python3",
+        plan(ROLE_DEFAULTS | {"pi_kernel": "numpy"}, cores=8, numpy_available=False, experiment_id="pi-x", python="python3",
              worker_path="/opt/lab/pi_worker.py", numpy_where="the worker image python:3.13-slim",
              numpy_fix="an image with numpy and -e pi_k3s_image_has_numpy=true")
     # Without numpy and no kernel asked for, the python kernel is chosen, wherever the workers run.
-    assert plan({}, cores=8, numpy_available=False, experiment_id="pi-x", python="python3",
+    assert plan(ROLE_DEFAULTS, cores=8, numpy_available=False, experiment_id="pi-x", python="python3",
                 worker_path="w", numpy_where="the worker image x")["parameters"]["kernel"] == "python"

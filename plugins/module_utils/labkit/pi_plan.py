@@ -69,6 +69,13 @@ def validate(raw: dict[str, Any], cores: int, numpy_available: bool, *, numpy_wh
     def given(name: str) -> bool:
         return raw.get(name) not in (None, "")
 
+    def required(name: str) -> Any:
+        # The role's defaults/main.yml is the one source of defaults; only values worked out
+        # from the machine (kernel, workers, samples) are chosen here when left empty.
+        if not given(name):
+            raise ParameterError(f"{name} is required (roles/pi/defaults/main.yml gives it a default)")
+        return raw[name]
+
     kernel = parse_choice("pi_kernel", raw["pi_kernel"], KERNELS) if given("pi_kernel") else (
         "numpy" if numpy_available else "python")
     if kernel == "numpy" and not numpy_available:
@@ -89,12 +96,11 @@ def validate(raw: dict[str, Any], cores: int, numpy_available: bool, *, numpy_wh
         samples=samples,
         samples_per_worker=per_worker,
         workers=workers,
-        repetitions=(parse_int("pi_repetitions", raw["pi_repetitions"], minimum=1, maximum=MAX_REPETITIONS)
-                     if given("pi_repetitions") else 3),
+        repetitions=parse_int("pi_repetitions", required("pi_repetitions"), minimum=1, maximum=MAX_REPETITIONS),
         kernel=kernel,
-        scaling=parse_choice("pi_scaling", raw["pi_scaling"], SCALINGS) if given("pi_scaling") else "both",
-        seed=parse_int("pi_seed", raw["pi_seed"], minimum=0) if given("pi_seed") else 20251125,
-        warmup=parse_bool("pi_warmup", raw["pi_warmup"]) if given("pi_warmup") else True,
+        scaling=parse_choice("pi_scaling", required("pi_scaling"), SCALINGS),
+        seed=parse_int("pi_seed", required("pi_seed"), minimum=0),
+        warmup=parse_bool("pi_warmup", required("pi_warmup")),
         cores=cores,
     )
 
