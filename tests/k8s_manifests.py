@@ -11,12 +11,13 @@ import yaml
 
 from labtest import REPO, run_playbook
 
-K3S_VARS = REPO / "playbooks" / "vars" / "k3s.yml"
+# The shared variables (lab_namespace, lab_kubeconfig, ...) and the K3s pin, k3s_version.
+LAB_COMMON_DEFAULTS = REPO / "roles" / "lab_common" / "defaults" / "main.yml"
 
 
 def pinned_kubernetes_version() -> str:
     """The Kubernetes version of the pinned K3s (v1.33.5+k3s1 -> 1.33.0), the schemas to validate against."""
-    pinned = yaml.safe_load(K3S_VARS.read_text())["k3s_version"]
+    pinned = yaml.safe_load(LAB_COMMON_DEFAULTS.read_text())["k3s_version"]
     major, minor = pinned.lstrip("v").split(".")[:2]
     return f"{major}.{minor}.0"
 
@@ -25,6 +26,8 @@ def render_templates(tmp_path: Path, templates: Mapping[str, Path], vars_files: 
                      play_vars: Mapping[str, Any], extra_vars: dict | None = None) -> dict[str, list[dict]]:
     """Render each template (name -> source) with the template module in a real ansible-playbook run.
 
+    The lab_common defaults (the shared variables the roles' defaults refer to) are loaded
+    before vars_files, as a role's dependency would provide them.
     Returns every non-empty YAML document of each rendered file, by name.
     """
     out = tmp_path / "out"
@@ -34,7 +37,7 @@ def render_templates(tmp_path: Path, templates: Mapping[str, Path], vars_files: 
         "hosts": "localhost",
         "connection": "local",
         "gather_facts": False,
-        "vars_files": [str(path) for path in vars_files],
+        "vars_files": [str(path) for path in [LAB_COMMON_DEFAULTS, *vars_files]],
         "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}", **play_vars},
         "tasks": [
             {"name": "Make the output folder", "ansible.builtin.file": {"path": str(out), "state": "directory",

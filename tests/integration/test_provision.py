@@ -25,20 +25,20 @@ FSTAB = (
     "/var/swap       none            swap    sw                0       0\n"
 )
 FLAGS = ("cgroup_memory=1", "cgroup_enable=memory", "cgroup_enable=cpuset")
-MARKER = "/var/run/pi-prerequisites-reboot-required"
+MARKER = "/var/run/rpi-prerequisites-reboot-required"
 
 
 def prereq_vars(host_root: str, controllers: str) -> dict[str, Any]:
     """Host variables that keep the role off the test machine's kernel, services and packages."""
     return {
-        "pi_prerequisites_reboot": False,
-        "pi_prerequisites_manage_services": False,
-        "pi_prerequisites_check_clock": False,
-        "pi_prerequisites_min_free_mb": 1,
-        "pi_prerequisites_proc_swaps": f"{host_root}/files/proc_swaps",
-        "pi_prerequisites_cgroup_controllers_path": controllers,
+        "rpi_prerequisites_reboot": False,
+        "rpi_prerequisites_manage_services": False,
+        "rpi_prerequisites_check_clock": False,
+        "rpi_prerequisites_min_free_mb": 1,
+        "rpi_prerequisites_proc_swaps": f"{host_root}/files/proc_swaps",
+        "rpi_prerequisites_cgroup_controllers_path": controllers,
         # Installed on every machine that can run these tests: nothing to install.
-        "pi_prerequisites_packages": ["openssh-server", "iproute2"],
+        "rpi_prerequisites_packages": ["openssh-server", "iproute2"],
     }
 
 
@@ -102,7 +102,7 @@ def test_first_run_succeeds_and_changes_every_host(provisioned) -> None:
         assert counts[host.name]["failed"] == 0
         assert counts[host.name]["changed"] > 0, host.name
     # Every required package is already there: apt is never called.
-    install = first.stdout.split("TASK [pi_prerequisites : Install the missing packages]", 1)[1].split("TASK [", 1)[0]
+    install = first.stdout.split("TASK [rpi_prerequisites : Install the missing packages]", 1)[1].split("TASK [", 1)[0]
     assert "changed:" not in install and "ok:" not in install and "skipping: [pi-bookworm]" in install
 
 
@@ -161,7 +161,7 @@ def test_reboot_is_recorded_as_pending(provisioned) -> None:
         marker = host.read(MARKER)
         assert marker is not None and "Reboot this host" in marker, host.name
         # It lives in the host's own /run, not the test machine's.
-        assert (host.root / "run" / "pi-prerequisites-reboot-required").exists()
+        assert (host.root / "run" / "rpi-prerequisites-reboot-required").exists()
 
 
 def test_second_run_changes_nothing(provisioned) -> None:
@@ -177,11 +177,11 @@ def test_preflight_failures_name_the_problem(sandbox: Sandbox) -> None:  # noqa:
     done = BOOKWORM_CMDLINE.replace("cgroup_disable=memory ", "").rstrip("\n") + " " + " ".join(FLAGS) + "\n"
     add_pi(sandbox, "pi-nomemory", "/boot/firmware/cmdline.txt", done, controllers="cpuset cpu io pids\n")
     add_pi(sandbox, "pi-arch", "/boot/firmware/cmdline.txt", done,
-           pi_prerequisites_supported_architectures=["aarch64", "armv7l"])
-    add_pi(sandbox, "pi-disk", "/boot/firmware/cmdline.txt", done, pi_prerequisites_min_free_mb=10**9)
+           rpi_prerequisites_supported_architectures=["aarch64", "armv7l"])
+    add_pi(sandbox, "pi-disk", "/boot/firmware/cmdline.txt", done, rpi_prerequisites_min_free_mb=10**9)
     add_pi(sandbox, "pi-nocmdline", "/boot/unrelated.txt", "x\n")
     # timedatectl cannot reach a time service from inside a sandbox (own /run): not synchronised.
-    add_pi(sandbox, "pi-clock", "/boot/firmware/cmdline.txt", done, pi_prerequisites_check_clock=True)
+    add_pi(sandbox, "pi-clock", "/boot/firmware/cmdline.txt", done, rpi_prerequisites_check_clock=True)
     sandbox.start()
     inv = sandbox.inventory()
     result = run_playbook("playbooks/prerequisites.yml", "-i", str(inv),
@@ -192,7 +192,7 @@ def test_preflight_failures_name_the_problem(sandbox: Sandbox) -> None:  # noqa:
     assert all(counts[h.name]["failed"] == 1 for h in sandbox.hosts), out
     assert re.search(r"The cgroup controller\(s\) memory\s+missing from \S+cgroup.controllers on pi-nomemory", out), out
     assert "pi-arch has architecture" in out and "expected one of aarch64, armv7l" in out
-    assert re.search(r"pi-disk has \d+ MiB free on /var/lib, less than pi_prerequisites_min_free_mb", out)
+    assert re.search(r"pi-disk has \d+ MiB free on /var/lib, less than rpi_prerequisites_min_free_mb", out)
     assert "None of /boot/firmware/cmdline.txt, /boot/cmdline.txt exists on pi-nocmdline" in out
     assert "The clock of pi-clock is not synchronised" in out
     # Failing preflight changed nothing.
