@@ -2,6 +2,9 @@
 """Time one plain ffmpeg encode of the whole source with the same settings (the baseline)."""
 from __future__ import annotations
 
+from ansible.module_utils.labkit.transcode.baseline import baseline
+from ansible.module_utils.labkit.transcode.module_support import run_module
+
 DOCUMENTATION = r"""
 module: lab_transcode_baseline
 short_description: Time one plain ffmpeg encode of the whole video
@@ -12,17 +15,17 @@ description:
   - The baseline's output is written in the work folder, counted and deleted.
 options:
   work:
-    description: The work folder returned by lab_transcode_plan.
+    description: The work folder returned by lab_transcode_plan (the baseline's file is written and deleted there).
     type: path
     required: true
   ffmpeg:
-    description: ffmpeg program.
+    description: ffmpeg program of the plain encode.
     type: str
-    default: ffmpeg
+    required: true
   ffprobe:
-    description: ffprobe program.
+    description: ffprobe program that counts the baseline's frames.
     type: str
-    default: ffprobe
+    required: true
 author: Pi cluster lab
 """
 
@@ -30,6 +33,8 @@ EXAMPLES = r"""
 - name: Time the baseline
   lab_transcode_baseline:
     work: "{{ transcode_plan.work }}"
+    ffmpeg: ffmpeg
+    ffprobe: ffprobe
   register: transcode_baseline_run
 """
 
@@ -48,27 +53,6 @@ lab_progress:
   returned: success
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.labkit.transcode.pipeline import PipelineError, baseline
-from ansible.module_utils.labkit.transcode.probe import ProbeError
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "work": {"type": "path", "required": True},
-            "ffmpeg": {"type": "str", "default": "ffmpeg"},
-            "ffprobe": {"type": "str", "default": "ffprobe"},
-        },
-        supports_check_mode=False,
-    )
-    p = module.params
-    try:
-        out = baseline(p["work"], p["ffmpeg"], p["ffprobe"])
-    except (PipelineError, ProbeError, OSError) as err:
-        module.fail_json(msg=str(err))
-    module.exit_json(changed=True, **out)
-
 
 if __name__ == "__main__":
-    main()
+    run_module(baseline)

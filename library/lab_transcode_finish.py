@@ -2,6 +2,9 @@
 """Join the verified segments, mux the audio, verify against the source and move the output into place."""
 from __future__ import annotations
 
+from ansible.module_utils.labkit.transcode.finish import finish
+from ansible.module_utils.labkit.transcode.module_support import run_module
+
 DOCUMENTATION = r"""
 module: lab_transcode_finish
 short_description: Join, mux and verify a transcoded video, then place it
@@ -11,19 +14,20 @@ description:
     source (same video frame count, duration within one frame, audio within
     50 ms, no audio out when none came in).
   - Only a verified file is moved to the output name, and never over an existing file.
+  - Returns the report's blocks ready-made (C(run), C(context), C(extra)).
 options:
   work:
-    description: The work folder returned by lab_transcode_plan.
+    description: The work folder returned by lab_transcode_plan, with the verified segments and audio.
     type: path
     required: true
   ffmpeg:
-    description: ffmpeg program.
+    description: ffmpeg program that joins the segments and muxes the audio.
     type: str
-    default: ffmpeg
+    required: true
   ffprobe:
-    description: ffprobe program.
+    description: ffprobe program that counts the output's frames and measures its durations.
     type: str
-    default: ffprobe
+    required: true
 author: Pi cluster lab
 """
 
@@ -31,24 +35,25 @@ EXAMPLES = r"""
 - name: Join, verify and place the output
   lab_transcode_finish:
     work: "{{ transcode_plan.work }}"
+    ffmpeg: ffmpeg
+    ffprobe: ffprobe
   register: transcode_finish
 """
 
 RETURN = r"""
 run:
-  description: The strong run record (docs/ARCHITECTURE.md) with every segment's result.
+  description: The strong run record (docs/ARCHITECTURE.md) with every segment's result;
+    C(valid) is false when segments were resumed from an earlier run.
   type: dict
   returned: success
-verification:
-  description: DESIGN §5's verification block (plus C(problems)).
+context:
+  description: The report's transcode context (source with its video and audio, output, work,
+    threads_per_worker, resumed_segments).
   type: dict
   returned: success
-output:
-  description: The verified output file.
-  type: str
-  returned: success
-phases:
-  description: join_mux_s and verify_s.
+extra:
+  description: The report's C(verification) block (DESIGN §5, plus C(problems)) and C(phases)
+    (probe_split_s, audio_s, segments_s, join_mux_s, verify_s).
   type: dict
   returned: success
 t_e2e_s:
@@ -61,27 +66,6 @@ lab_progress:
   returned: success
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.labkit.transcode.pipeline import PipelineError, finish
-from ansible.module_utils.labkit.transcode.probe import ProbeError
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "work": {"type": "path", "required": True},
-            "ffmpeg": {"type": "str", "default": "ffmpeg"},
-            "ffprobe": {"type": "str", "default": "ffprobe"},
-        },
-        supports_check_mode=False,
-    )
-    p = module.params
-    try:
-        out = finish(p["work"], p["ffmpeg"], p["ffprobe"])
-    except (PipelineError, ProbeError, OSError) as err:
-        module.fail_json(msg=str(err))
-    module.exit_json(changed=True, **out)
-
 
 if __name__ == "__main__":
-    main()
+    run_module(finish)

@@ -2,6 +2,9 @@
 """Validate the transcode parameters and the source video, probe it and plan the segments."""
 from __future__ import annotations
 
+from ansible.module_utils.labkit.transcode.module_support import run_module
+from ansible.module_utils.labkit.transcode.prepare import plan_step
+
 DOCUMENTATION = r"""
 module: lab_transcode_plan
 short_description: Check a transcode request, probe the video and plan its segments
@@ -20,47 +23,48 @@ options:
   video:
     description: The source video; only ever read.
     type: raw
+    required: true
   output:
     description: Output file; empty for a new file in the run's own work folder.
       Must not exist and must not be the source.
     type: str
-    default: ""
+    required: true
   segment_seconds:
     description: Target segment length in seconds (segments are cut at the next keyframe).
     type: raw
-    default: 10
+    required: true
   workers:
     description: Parallel worker slots; empty or 0 for the controller's cores.
     type: raw
-    default: ""
+    required: true
   retries:
     description: Extra attempts for a failed segment before the run fails.
     type: raw
-    default: 2
+    required: true
   video_codec:
     description: FFmpeg video encoder.
     type: str
-    default: libx264
+    required: true
   preset:
     description: Encoder preset.
     type: str
-    default: veryfast
+    required: true
   crf:
     description: Constant rate factor.
     type: raw
-    default: 28
+    required: true
   audio_codec:
     description: FFmpeg audio encoder.
     type: str
-    default: aac
+    required: true
   audio_bitrate:
     description: Audio bitrate, e.g. 128k.
     type: str
-    default: 128k
+    required: true
   baseline:
     description: Also time one plain ffmpeg encode of the whole file.
     type: raw
-    default: false
+    required: true
   work_dir:
     description: Folder holding the per-source work folders.
     type: path
@@ -68,11 +72,13 @@ options:
   ffprobe:
     description: ffprobe program.
     type: str
-    default: ffprobe
+    required: true
   cwd:
     description: Directory that relative I(video) and I(output) names are relative to
       (the directory ansible-playbook was started in).
     type: path
+notes:
+  - Every value comes from the transcode role (its defaults/main.yml); this module has no defaults of its own.
 author: Pi cluster lab
 """
 
@@ -80,7 +86,18 @@ EXAMPLES = r"""
 - name: Check the request and plan the segments
   lab_transcode_plan:
     video: "{{ video }}"
+    output: ""
+    segment_seconds: 10
+    workers: ""
+    retries: 2
+    video_codec: libx264
+    preset: veryfast
+    crf: 28
+    audio_codec: aac
+    audio_bitrate: 128k
+    baseline: false
     work_dir: "{{ playbook_dir }}/work/transcode"
+    ffprobe: ffprobe
   register: transcode_plan
 """
 
@@ -110,15 +127,16 @@ segments:
   type: int
   returned: success
 video:
-  description: index, codec, width, height, time_base, frame_rate, frames, duration_s, keyframes.
+  description: index, codec, width, height, time_base, frame_rate, frames, duration_s, frame_s,
+    keyframes, tolerance_s.
   type: dict
   returned: success
 audio:
-  description: index, codec, duration_s of the first audio stream, or null when there is none.
+  description: index, codec, duration_s, streams of the first audio stream, or null when there is none.
   type: dict
   returned: success
 parameters:
-  description: The validated parameters.
+  description: The validated parameters (workers = the slots used, output = where it goes).
   type: dict
   returned: success
 probe_s:
@@ -131,75 +149,16 @@ lab_progress:
   returned: success
 """
 
-import os
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.labkit.transcode.params import ParamError
-from ansible.module_utils.labkit.transcode.pipeline import prepare
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "video": {"type": "raw"},
-            "output": {"type": "str", "default": ""},
-            "segment_seconds": {"type": "raw", "default": 10},
-            "workers": {"type": "raw", "default": ""},
-            "retries": {"type": "raw", "default": 2},
-            "video_codec": {"type": "str", "default": "libx264"},
-            "preset": {"type": "str", "default": "veryfast"},
-            "crf": {"type": "raw", "default": 28},
-            "audio_codec": {"type": "str", "default": "aac"},
-            "audio_bitrate": {"type": "str", "default": "128k"},
-            "baseline": {"type": "raw", "default": False},
-            "work_dir": {"type": "path", "required": True},
-            "ffprobe": {"type": "str", "default": "ffprobe"},
-            "cwd": {"type": "path"},
-        },
-        supports_check_mode=True,
-    )
-    p = module.params
-    if module.get_bin_path(p["ffprobe"]) is None:
-        module.fail_json(msg=f"ffprobe not found ({p['ffprobe']!r}): install FFmpeg (apt-get install ffmpeg)")
-    raw = {k: p[k] for k in ("video", "segment_seconds", "workers", "retries", "video_codec", "preset",
-                             "crf", "audio_codec", "audio_bitrate", "baseline")}
-    output = p["output"] or None
-    if p["cwd"]:
-        if p["video"] not in (None, "") and not os.path.isabs(str(p["video"])):
-            raw["video"] = os.path.join(p["cwd"], str(p["video"]))
-        if output and not os.path.isabs(output):
-            output = os.path.join(p["cwd"], output)
-    try:
-        data = prepare(raw, p["work_dir"], output, len(os.sched_getaffinity(0)) or 1,
-                       ffprobe=p["ffprobe"], write=not module.check_mode)
-    except ParamError as err:
-        module.fail_json(msg=str(err))
-    except OSError as err:
-        module.fail_json(msg=f"cannot prepare the work folder under {p['work_dir']!r}: {err}")
-    v = data["video"]
-    segs = data["segments"]
-    progress = (
-        f"plan: {len(segs)} segments of ~{data['params']['segment_seconds']:g} s "
-        f"({v['frames']} frames, {v['duration_s']:.2f} s, {v['codec']} {v['width']}x{v['height']}), "
-        f"{data['workers']} workers x {data['threads_per_worker']} threads, "
-        f"audio: {'yes' if data['audio'] else 'none'}"
-    )
-    module.exit_json(
-        changed=not module.check_mode,
-        work=data["work"],
-        run_id=data["run_id"],
-        output=data["output"],
-        workers=data["workers"],
-        threads_per_worker=data["threads_per_worker"],
-        cores=data["cores"],
-        segments=len(segs),
-        video=v,
-        audio=data["audio"],
-        parameters=dict(data["params"], output=data["output"], workers=data["workers"]),
-        probe_s=data["probe_s"],
-        lab_progress=progress,
-    )
+# Every value comes from the role (defaults/main.yml): no defaults here.
+OPTIONS = {
+    **{name: {"type": "raw", "required": True}
+       for name in ("video", "segment_seconds", "workers", "retries", "crf", "baseline")},
+    **{name: {"type": "str", "required": True}
+       for name in ("output", "video_codec", "preset", "audio_codec", "audio_bitrate", "ffprobe")},
+    "work_dir": {"type": "path", "required": True},
+    "cwd": {"type": "path"},
+}
 
 
 if __name__ == "__main__":
-    main()
+    run_module(plan_step, OPTIONS, check_mode=True)

@@ -17,12 +17,15 @@
 # on stdout and exits 0; on any failure it prints nothing on stdout, leaves
 # no file under the output name, explains on stderr and exits non-zero.
 #
-# Usage (every value is passed as its own argument; nothing is eval'd):
+# Usage (every value is passed as its own argument; no value is ever eval'd):
 #   transcode_segment.sh --input CHUNK --output SEG.mp4 --frames N
 #       --duration SECONDS|0 --tolerance SECONDS --index I --count C
-#       --run-id ID [--codec libx264] [--preset veryfast] [--crf 28]
-#       [--threads 0] [--slot S] [--ffmpeg ffmpeg] [--ffprobe ffprobe]
+#       --run-id ID --codec ENCODER --preset PRESET --crf CRF --threads T
+#       --ffmpeg FFMPEG --ffprobe FFPROBE [--slot S]
 # --duration 0 means "to the end of the chunk" (the last segment).
+# Every option but --slot is required: the encoder settings and programs have
+# their defaults in one place, the transcode role's defaults/main.yml. --slot
+# (the worker slot, where the caller knows it) is only echoed in the RESULT line.
 set -u
 
 die() {
@@ -30,31 +33,21 @@ die() {
     exit "${rc:-1}"
 }
 
-input=''; output=''; frames=''; duration=''; tolerance=''; index=''; count=''
-run_id=''; codec='libx264'; preset='veryfast'; crf='28'; threads='0'; slot=''
-ffmpeg='ffmpeg'; ffprobe='ffprobe'
+REQUIRED='input output frames duration tolerance index count run_id codec preset crf threads ffmpeg ffprobe'
+for name in $REQUIRED slot; do eval "$name=''"; done
 
 while [ "$#" -gt 0 ]; do
     [ "$#" -ge 2 ] || die "option $1 needs a value"
-    case "$1" in
-        --input) input=$2 ;;
-        --output) output=$2 ;;
-        --frames) frames=$2 ;;
-        --duration) duration=$2 ;;
-        --tolerance) tolerance=$2 ;;
-        --index) index=$2 ;;
-        --count) count=$2 ;;
-        --run-id) run_id=$2 ;;
-        --codec) codec=$2 ;;
-        --preset) preset=$2 ;;
-        --crf) crf=$2 ;;
-        --threads) threads=$2 ;;
-        --slot) slot=$2 ;;
-        --ffmpeg) ffmpeg=$2 ;;
-        --ffprobe) ffprobe=$2 ;;
-        *) die "unknown option: $1" ;;
-    esac
+    name=$(printf '%s' "${1#--}" | tr '-' '_')
+    case "$1" in --*_* | *[!A-Za-z-]*) die "unknown option: $1" ;; esac  # --lower-case-words only
+    case " $REQUIRED slot " in *" $name "*) ;; *) die "unknown option: $1" ;; esac
+    # $name is one of the names above; eval only ever sees "name=\$2", never the value.
+    eval "$name=\$2"
     shift 2
+done
+for name in $REQUIRED; do
+    eval "value=\$$name"
+    [ -n "$value" ] || die "--$(printf '%s' "$name" | tr '_' '-') is required"
 done
 
 # --- validate every value before using it ----------------------------------
@@ -67,9 +60,7 @@ is_decimal() {
 }
 is_word() { case "$1" in '' | *[!A-Za-z0-9._:-]*) return 1 ;; *) return 0 ;; esac; }
 
-[ -n "$input" ] || die "--input is required"
 [ -f "$input" ] && [ -r "$input" ] || die "input chunk '$input' is not a readable file"
-[ -n "$output" ] || die "--output is required"
 is_uint "$frames" && [ "$frames" -gt 0 ] || die "--frames must be a positive integer, got '$frames'"
 is_decimal "$duration" || die "--duration must be a number of seconds, got '$duration'"
 is_decimal "$tolerance" || die "--tolerance must be a number of seconds, got '$tolerance'"

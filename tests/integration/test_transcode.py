@@ -289,7 +289,9 @@ def test_worker_refuses_bad_arguments_and_a_wrong_frame_count(videos: dict[str, 
     worker = REPO / "plugins" / "workers" / "transcode_segment.sh"
     out = tmp_path / "seg_0000.mp4"
     base = ["sh", str(worker), "--input", str(videos["no_audio"]), "--output", str(out), "--duration", "5",
-            "--tolerance", "0.016", "--index", "0", "--count", "1", "--run-id", "t-1"]
+            "--tolerance", "0.016", "--index", "0", "--count", "1", "--run-id", "t-1",
+            "--codec", "libx264", "--preset", "veryfast", "--crf", "28", "--threads", "0",  # all required
+            "--ffmpeg", "ffmpeg", "--ffprobe", "ffprobe"]
     bad = subprocess.run([*base, "--frames", "1; rm -rf /"], capture_output=True, text=True, check=False)
     assert bad.returncode != 0 and "--frames must be a positive integer" in bad.stderr and bad.stdout == ""
     wrong = subprocess.run([*base, "--frames", "151"], capture_output=True, text=True, check=False)

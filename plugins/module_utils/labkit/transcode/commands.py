@@ -75,34 +75,6 @@ def cut_times(cuts: Sequence[int], time_base: Fraction, tolerance: Fraction) -> 
     return [float(Fraction(c) * time_base - tolerance) for c in cuts]
 
 
-def worker_command(
-    worker: str,
-    seg: Segment,
-    chunk: str,
-    output: str,
-    count: int,
-    run_id: str,
-    tolerance: float,
-    codec: str,
-    preset: str,
-    crf: str,
-    threads: int,
-    slot: int | None = None,
-    ffmpeg: str = "ffmpeg",
-    ffprobe: str = "ffprobe",
-) -> list[str]:
-    cmd = ["sh", worker,
-           "--input", chunk, "--output", output,
-           "--frames", str(seg.frames), "--duration", f"{seg.duration_s:.6f}",
-           "--tolerance", f"{tolerance:.6f}",
-           "--index", str(seg.index), "--count", str(count), "--run-id", run_id,
-           "--codec", codec, "--preset", preset, "--crf", crf, "--threads", str(threads),
-           "--ffmpeg", ffmpeg, "--ffprobe", ffprobe]
-    if slot is not None:
-        cmd += ["--slot", str(slot)]
-    return cmd
-
-
 def audio_command(ffmpeg: str, source: str, audio_index: int, codec: str, bitrate: str, output: str) -> list[str]:
     """The audio, encoded once, on its own."""
     return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",

@@ -54,34 +54,43 @@ def check_output_path(output: Any, source: str) -> str:
     return path
 
 
+# The values validate() needs. Their defaults live in one place, the role's
+# defaults/main.yml (declared in meta/argument_specs.yml); callers pass them all.
+PARAMETERS = ("video", "segment_seconds", "workers", "retries", "video_codec", "preset", "crf",
+              "audio_codec", "audio_bitrate", "baseline")
+
+
 def validate(raw: dict[str, Any], cores: int) -> dict[str, Any]:
     """All parameters except the video's content (probed later). Returns the
     normalised values; raises ParamError on the first unusable one."""
+    missing = [name for name in PARAMETERS if name not in raw]
+    if missing:
+        raise ParamError(f"missing transcode parameters: {', '.join(missing)} (the role passes them all)")
     out: dict[str, Any] = {}
-    out["video"] = check_video_path(raw.get("video"))
-    out["segment_seconds"] = parse_float("transcode_segment_seconds", raw.get("segment_seconds", 10),
+    out["video"] = check_video_path(raw["video"])
+    out["segment_seconds"] = parse_float("transcode_segment_seconds", raw["segment_seconds"],
                                          low=0.0, high=86400.0, low_open=True)
-    workers = raw.get("workers")
+    workers = raw["workers"]
     out["workers"] = cores if workers in (None, "", 0, "0", "auto") else parse_int("transcode_workers", workers, minimum=1,
                                                                             maximum=MAX_LOCAL_WORKERS_PER_CORE * cores)
-    out["retries"] = parse_int("transcode_retries", raw.get("retries", 2), minimum=0, maximum=100)
-    codec = str(raw.get("video_codec", "libx264"))
+    out["retries"] = parse_int("transcode_retries", raw["retries"], minimum=0, maximum=100)
+    codec = str(raw["video_codec"])
     if not _WORD.match(codec):
         raise ParamError(f"transcode_video_codec must be an FFmpeg encoder name, got {codec!r}")
     out["video_codec"] = codec
-    preset = str(raw.get("preset", "veryfast"))
+    preset = str(raw["preset"])
     if not _WORD.match(preset) or (codec in ("libx264", "libx265") and preset not in X264_PRESETS):
         raise ParamError(f"transcode_preset must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
     out["preset"] = preset
-    crf = parse_float("transcode_crf", raw.get("crf", 28), low=0.0, high=63.0)
+    crf = parse_float("transcode_crf", raw["crf"], low=0.0, high=63.0)
     out["crf"] = f"{crf:g}"
-    acodec = str(raw.get("audio_codec", "aac"))
+    acodec = str(raw["audio_codec"])
     if not _WORD.match(acodec):
         raise ParamError(f"transcode_audio_codec must be an FFmpeg encoder name, got {acodec!r}")
     out["audio_codec"] = acodec
-    abr = str(raw.get("audio_bitrate", "128k"))
+    abr = str(raw["audio_bitrate"])
     if not _BITRATE.match(abr):
         raise ParamError(f"transcode_audio_bitrate must look like 128k, got {abr!r}")
     out["audio_bitrate"] = abr
-    out["baseline"] = parse_bool("transcode_baseline", raw.get("baseline", False))
+    out["baseline"] = parse_bool("transcode_baseline", raw["baseline"])
     return out

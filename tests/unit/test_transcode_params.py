@@ -1,63 +1,51 @@
-"""The local segment pool and parameter validation."""
+"""Validation of the transcode's parameters (their defaults are the role's, not the validator's)."""
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from labkit.transcode import params, pool
-
-
-def test_pool_runs_everything_on_n_slots_in_the_given_order() -> None:
-    started: list[str] = []
-    live = {"now": 0, "max": 0}
-    lock = threading.Lock()
-
-    def run(item: str, slot: int) -> dict:
-        with lock:
-            started.append(item)
-            live["now"] += 1
-            live["max"] = max(live["max"], live["now"])
-        time.sleep(0.02)
-        with lock:
-            live["now"] -= 1
-        return {"item": item, "slot": slot}
-
-    items = ["long", "mid", "short1", "short2", "short3"]
-    out = pool.run_pool(items, str, run, workers=2, retries=0)
-    assert out.ok and set(out.results) == set(items)
-    assert started[:2] == ["long", "mid"]
-    assert live["max"] == 2
-    assert {r["slot"] for r in out.results.values()} <= {0, 1}
+from labkit.backends.local import LocalBackend
+from labkit.transcode import params
 
 
-def test_retries_are_bounded_and_failures_named() -> None:
-    calls: dict[str, int] = {}
-
-    def run(item: str, slot: int) -> dict:
-        calls[item] = calls.get(item, 0) + 1
-        if item == "bad" or (item == "flaky" and calls[item] == 1):
-            raise pool.WorkFailed(f"{item} broke")
-        return {}
-
-    out = pool.run_pool(["ok", "flaky", "bad"], str, run, workers=2, retries=2)
-    assert calls == {"ok": 1, "flaky": 2, "bad": 3}
-    assert out.failed == {"bad": "bad broke"} and not out.ok
-    assert set(out.results) == {"ok", "flaky"}
-    assert len(out.attempts) == 4
-
-
-def test_pool_rejects_nonsense() -> None:
+def test_the_backend_rejects_nonsense() -> None:
+    # (was the segment pool's test: the local backend now runs the segments)
     with pytest.raises(ValueError):
-        pool.run_pool([], str, lambda i, s: {}, workers=0, retries=0)
+        LocalBackend().run([], slots=0)
+    with pytest.raises(ValueError):
+        LocalBackend().run([], slots=1, retries=-1)
 
 
-def test_params_defaults_and_messages(tmp_path: Path) -> None:
+# The role's defaults (roles/transcode/defaults/main.yml): validate() has none of its own.
+ROLE_DEFAULTS = {"segment_seconds": 10, "workers": "", "retries": 2, "video_codec": "libx264",
+                 "preset": "veryfast", "crf": 28, "audio_codec": "aac", "audio_bitrate": "128k",
+                 "baseline": False}
+
+
+def test_role_defaults_are_the_ones_declared() -> None:
+    root = Path(__file__).resolve().parents[2] / "roles" / "transcode"
+    defaults = yaml.safe_load((root / "defaults" / "main.yml").read_text())
+    specs = yaml.safe_load((root / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    for name, value in ROLE_DEFAULTS.items():
+        assert defaults[f"transcode_{name}"] == value
+        assert specs[f"transcode_{name}"]["default"] == value
+
+
+def test_a_missing_parameter_is_named(tmp_path: Path) -> None:
     video = tmp_path / "v.mp4"
     video.write_bytes(b"data")
-    ok = params.validate({"video": str(video)}, cores=4)
+    values = {"video": str(video), **ROLE_DEFAULTS}
+    del values["preset"]
+    with pytest.raises(params.ParamError, match="missing transcode parameters: preset"):
+        params.validate(values, cores=2)
+
+
+def test_params_values_and_messages(tmp_path: Path) -> None:
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"data")
+    ok = params.validate({"video": str(video), **ROLE_DEFAULTS}, cores=4)
     assert ok["workers"] == 4 and ok["segment_seconds"] == 10 and ok["crf"] == "28"
     assert ok["preset"] == "veryfast" and ok["audio_bitrate"] == "128k" and ok["baseline"] is False
     cases = [
@@ -73,7 +61,7 @@ def test_params_defaults_and_messages(tmp_path: Path) -> None:
     ]
     for extra, name in cases:
         with pytest.raises(params.ParamError, match=name):
-            params.validate({"video": str(video), **extra}, cores=2)
+            params.validate({"video": str(video), **ROLE_DEFAULTS, **extra}, cores=2)
 
 
 def test_video_path_checks_name_the_value(tmp_path: Path) -> None:

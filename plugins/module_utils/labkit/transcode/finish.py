@@ -1,0 +1,151 @@
+"""Step 3: join the verified segments, mux the audio, verify against the source, place the output.
+
+Also builds what the report needs of the whole transcode: the strong run's
+record, the `context` block and the `extra` block (verification + phase split),
+so the role passes them on as they are.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from fractions import Fraction
+from typing import Any, Optional
+
+from ..backends import tail
+from ..runs import run_record
+from . import commands, manifest, planfile, probe, verify
+from .audio import AUDIO_FILE
+from .planfile import StepError, TranscodePlan
+
+
+def place(tmp: str, final: str) -> None:
+    """Move the verified file to its final name without ever replacing one
+    that appeared meanwhile (hard link = atomic no-clobber; copy across
+    filesystems under a hidden temporary name first)."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise StepError(f"transcode_output {final!r} appeared while transcoding; not overwritten "
+                        f"(the verified result is {tmp!r})") from None
+    except OSError:
+        staging = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.partial-{os.getpid()}")
+        shutil.copyfile(tmp, staging)
+        try:
+            os.link(staging, final)
+        except FileExistsError:
+            os.unlink(staging)
+            raise StepError(f"transcode_output {final!r} appeared while transcoding; not overwritten") from None
+        os.unlink(staging)
+    os.unlink(tmp)
+
+
+def _probe_output(path: str, ffprobe: str) -> tuple[int, Optional[float], Optional[float], bool]:
+    info = probe.probe(path, ffprobe)
+    if not info.has_video:
+        return 0, None, info.audio_duration_s, info.has_audio
+    frames = probe.count_packets(path, ffprobe, str(info.video_index))
+    vdur = info.video_duration_s
+    if vdur is None:  # e.g. Matroska keeps durations per file, not per stream
+        packets = probe.probe_packets(path, ffprobe, str(info.video_index))
+        vdur = probe.video_duration_from_packets(packets, info.time_base or Fraction(1, 1000))
+    adur = info.audio_duration_s
+    if info.has_audio and adur is None:
+        adur = info.duration_s
+    return frames, vdur, adur, info.has_audio
+
+
+def finish(work: str, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
+    """lab_transcode_finish, the work folder locked meanwhile."""
+    plan = planfile.load(work)
+    with planfile.locked(plan.work):
+        return _finish(plan, ffmpeg, ffprobe)
+
+
+def _checked_inputs(plan: TranscodePlan, man: dict[str, Any]) -> Optional[str]:
+    """Every segment verified and intact, and the audio when there is one (its path)."""
+    seg_dir = os.path.join(plan.work, "segments")
+    missing = [s.name for s in plan.segments
+               if s.name not in manifest.done_segments(man, seg_dir, [s.name], {s.name: s.frames})]
+    if missing:
+        raise StepError(f"segments not verified, cannot join: {', '.join(missing)}")
+    if plan.audio is None:
+        return None
+    audio = os.path.join(plan.work, AUDIO_FILE)
+    if not manifest.is_intact(audio, man.get("audio")):
+        raise StepError("the encoded audio is missing or damaged; rerun to redo it")
+    return audio
+
+
+def _finish(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
+    """Join the verified segments in numeric order, mux the audio, verify the
+    result against the source, and only then move it into place."""
+    man = manifest.load(os.path.join(plan.work, "manifest.json"), plan.encoding.to_dict())
+    audio = _checked_inputs(plan, man)
+
+    t_join = time.monotonic()
+    listing = os.path.join(plan.work, "segments", "segments.ffconcat")
+    with open(listing, "w", encoding="utf-8") as fh:
+        fh.write(commands.concat_list(plan.segments))
+    tmp = os.path.join(plan.work, "output.part" + os.path.splitext(plan.output)[1])
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    proc = subprocess.run(commands.mux_command(ffmpeg, listing, audio, tmp, plan.output_format),
+                          capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise StepError(f"joining the segments failed: {tail(proc.stderr, 1)}")
+    join_mux_s = time.monotonic() - t_join
+
+    t_verify = time.monotonic()
+    frames_out, vdur_out, adur_out, has_a_out = _probe_output(tmp, ffprobe)
+    verification = verify.check(
+        frames_source=plan.video.frames, frames_output=frames_out,
+        duration_source_s=plan.video.duration_s, duration_output_s=vdur_out, frame_duration_s=plan.video.frame_s,
+        audio_source_s=plan.audio.duration_s if plan.audio else None, audio_output_s=adur_out,
+        has_audio_source=plan.audio is not None, has_audio_output=has_a_out,
+    )
+    verify_s = time.monotonic() - t_verify
+    if not verification["passed"]:
+        raise StepError(f"verification failed, output not written ({'; '.join(verification['problems'])}); "
+                        f"the rejected file is {tmp!r}")
+    place(tmp, plan.output)
+    t_end = time.monotonic()
+    shutil.rmtree(os.path.join(plan.work, "chunks"), ignore_errors=True)
+
+    results = [dict(man["segments"][seg.name]["result"], resumed=bool(man["segments"][seg.name].get("resumed_by")))
+               for seg in plan.segments]
+    resumed = sum(1 for r in results if r["resumed"])
+    run = strong_run(plan, t_end - plan.t0_monotonic, results, resumed)
+    phases = dict(planfile.load_phases(plan.work), join_mux_s=join_mux_s, verify_s=verify_s)
+    return {
+        "run": run,
+        "context": {
+            "source": plan.source_block(),
+            "output": plan.output, "work": plan.work, "threads_per_worker": plan.threads_per_worker,
+            "resumed_segments": resumed,
+        },
+        "extra": {"verification": verification, "phases": phase_split(plan.probe_s, phases)},
+        "bytes_out": os.path.getsize(plan.output),
+        "t_e2e_s": run["t_e2e_s"],
+        "lab_progress": (f"verified: {frames_out}/{plan.video.frames} frames, "
+                         f"video {vdur_out:.3f}s, output {plan.output}"),
+    }
+
+
+def strong_run(plan: TranscodePlan, t_e2e_s: float, results: list[dict], resumed: int) -> dict[str, Any]:
+    """The strong run's record: t_e2e_s runs from the probe to the verified output."""
+    # A resumed run did not do all its work in t_e2e_s: kept, flagged invalid. A resumed
+    # result carries the run id of the run that made it: kept as resumed_from, and it
+    # counts as one of this run's results (the output is made of it).
+    problems = [f"{resumed} of {len(results)} segments resumed from an earlier run"] if resumed else []
+    mine = [dict(r, run_id=plan.run_id, resumed_from=r["run_id"]) if r["resumed"] else r for r in results]
+    return run_record(plan.planned_run("strong"), t_e2e_s, mine, problems, expected=len(plan.segments)).to_dict()
+
+
+def phase_split(probe_s: float, phases: dict[str, float]) -> dict[str, float]:
+    """The report's phases: probe + split together, the audio overlapping the segments."""
+    split = {"probe_split_s": probe_s + phases.get("split_s", 0.0), "audio_s": phases.get("audio_s", 0.0),
+             "segments_s": phases.get("segments_s", 0.0), "join_mux_s": phases["join_mux_s"],
+             "verify_s": phases["verify_s"]}
+    return {name: round(value, 6) for name, value in split.items()}

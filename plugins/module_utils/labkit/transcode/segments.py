@@ -1,0 +1,148 @@
+"""Step 2: split, the audio once, and the segment batch on the backend; resume from the manifest.
+
+Each segment is one `WorkItem` for the segment worker
+(plugins/workers/transcode_segment.sh), handed to the backend longest first on
+`plan.workers` slots. The backend reads the worker's RESULT line; `accept`
+adds the transcode's own check (the planned frame count); every segment that
+passes is recorded in the manifest at once, so a killed run resumes from it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+from typing import Any, Callable, Optional
+
+from ..backends import Accept, ItemOutcome, WorkFailed, WorkItem
+from ..backends.local import LocalBackend
+from ..supervise import Children, run_owner, watch_owner
+from . import manifest, plan as planner, planfile
+from .audio import AudioEncode
+from .plan import Segment
+from .planfile import StepError, TranscodePlan
+from .split import split
+
+
+def segment_item(plan: TranscodePlan, seg: Segment, *, worker: str, ffmpeg: str, ffprobe: str) -> WorkItem:
+    """The worker's command for one segment: its chunk in, its segment file out.
+
+    No --slot: the slot is only known when the backend starts the item; the
+    item's outcome (ItemOutcome.slot) gives it, and it is added to the result."""
+    chunk = os.path.join(plan.work, "chunks", seg.chunk)
+    output = os.path.join(plan.work, "segments", seg.name)
+    enc = plan.encoding
+    argv = ("sh", worker, "--input", chunk, "--output", output,
+            "--frames", str(seg.frames), "--duration", f"{seg.duration_s:.6f}",
+            "--tolerance", f"{plan.video.tolerance_s:.6f}",
+            "--index", str(seg.index), "--count", str(len(plan.segments)), "--run-id", plan.run_id,
+            "--codec", enc.video_codec, "--preset", enc.preset, "--crf", enc.crf,
+            "--threads", str(plan.threads_per_worker), "--ffmpeg", ffmpeg, "--ffprobe", ffprobe)
+    return WorkItem(name=seg.name, argv=argv, inputs=(chunk,), outputs=(output,), index=seg.index)
+
+
+def frames_check(plan: TranscodePlan) -> Accept:
+    """Reject a result whose frame count is not the planned one (the attempt then counts as failed)."""
+    planned = {seg.name: seg.frames for seg in plan.segments}
+
+    def accept(item: WorkItem, result: dict) -> None:
+        if result.get("frames_out") != planned[item.name]:
+            raise WorkFailed(f"worker reported {result.get('frames_out')} frames, expected {planned[item.name]}")
+
+    return accept
+
+
+def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str,
+                 on_owner_gone: Optional[Callable[[], None]] = None) -> dict[str, Any]:
+    """lab_transcode_segments, the work folder locked meanwhile.
+
+    With on_owner_gone, a watchdog kills every child process and calls it when
+    the process that started the run (ansible-playbook) has gone."""
+    plan = planfile.load(work)
+    try:
+        with planfile.locked(plan.work):
+            children = Children()
+            if on_owner_gone is not None:
+                watch_owner(children, run_owner(), on_owner_gone)
+            out = _run(plan, worker, ffmpeg, ffprobe, children)
+    except (StepError, OSError) as err:
+        if isinstance(err, StepError) and err.details:
+            raise
+        raise StepError(str(err), lab_progress=f"segments: {err}") from None
+    if out["failed"]:
+        named = "; ".join(f"{name}: {why}" for name, why in out["failed"].items())
+        raise StepError(f"{len(out['failed'])} segment(s) failed after every retry: {named}. "
+                        "Verified segments are kept; rerun to redo only the rest.", **out)
+    if out["audio_error"]:
+        raise StepError(out["audio_error"], **out)
+    return out
+
+
+def _resume(plan: TranscodePlan, recorder: manifest.Recorder) -> tuple[set[str], list[Segment]]:
+    """Segments an earlier run verified (intact on disk), and the rest, longest first."""
+    seg_dir = os.path.join(plan.work, "segments")
+    done = manifest.done_segments(recorder.data, seg_dir, [s.name for s in plan.segments],
+                                  {s.name: s.frames for s in plan.segments})
+    pending = planner.longest_first([s for s in plan.segments if s.name not in done])
+    for seg in pending:  # a stale entry (damaged file) is no longer done
+        recorder.forget(seg.name)
+    for name in done:  # verified by an earlier run: say so in this run's records
+        entry = dict(recorder.data["segments"][name])
+        if entry.get("result", {}).get("run_id") != plan.run_id:
+            entry["resumed_by"] = plan.run_id
+        recorder.segment(name, entry)
+    return done, pending
+
+
+def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: Children) -> dict[str, Any]:
+    mpath = os.path.join(plan.work, "manifest.json")
+    recorder = manifest.Recorder(mpath, manifest.load(mpath, plan.encoding.to_dict()))
+    done, pending = _resume(plan, recorder)
+
+    t_split = time.monotonic()
+    split(plan, pending, ffmpeg, children)
+    split_s = time.monotonic() - t_split
+
+    audio = AudioEncode(plan, ffmpeg, children, recorder)
+    audio.start()
+    frames = {seg.name: seg.frames for seg in plan.segments}
+
+    def record(_done: int, _total: int, item: ItemOutcome) -> None:
+        # Recorded as soon as it is verified: a run killed later still keeps it.
+        if item.ok and item.result is not None:
+            path = os.path.join(plan.work, "segments", item.name)
+            recorder.segment(item.name, manifest.file_entry(path, frames=frames[item.name],
+                                                            result=dict(item.result, slot=item.slot)))
+
+    items = [segment_item(plan, seg, worker=worker, ffmpeg=ffmpeg, ffprobe=ffprobe) for seg in pending]
+    t_seg = time.monotonic()
+    outcome = LocalBackend(children).run(items, plan.workers, retries=plan.retries, accept=frames_check(plan),
+                                         on_progress=record)
+    segments_s = time.monotonic() - t_seg
+    audio.finish()
+    phases = {"split_s": split_s, "audio_s": audio.seconds, "segments_s": segments_s}
+    planfile.save_phases(plan.work, phases)  # for the report's phase split (finish)
+
+    finished = [item for item in outcome.items if item.ok]
+    failed = {item.name: item.error or "" for item in outcome.failed}
+    fps = sum(frames[item.name] for item in finished) / segments_s if segments_s > 0 else 0.0
+    entries = recorder.data["segments"]
+    results = [dict(entries[seg.name]["result"], resumed=seg.name in done)
+               for seg in plan.segments if seg.name in entries and "result" in entries[seg.name]]
+    verified = len(done) + len(finished)
+    count = len(plan.segments)
+    progress = f"segments: {verified}/{count} verified ({len(done)} resumed), {fps:.1f} fps on {plan.workers} workers"
+    if failed:
+        progress += f"; FAILED: {', '.join(sorted(failed))}"
+    return {
+        "results": results,
+        "resumed": sorted(done),
+        "failed": {name: failed[name] for name in sorted(failed)},
+        "attempts": [asdict(attempt) for attempt in outcome.attempts],
+        "audio_error": audio.error,
+        "audio_resumed": audio.resumed,
+        "phases": phases,
+        "fps": fps,
+        "verified": verified,
+        "count": count,
+        "lab_progress": progress,
+    }
