@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ansible.module_utils.labkit.transcode.finish import finish
-from ansible.module_utils.labkit.transcode.module_support import run_module
+from ansible.module_utils.labkit_transcode_module import run_module
 
 DOCUMENTATION = r"""
 module: lab_transcode_finish

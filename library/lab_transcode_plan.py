@@ -2,7 +2,7 @@
 """Validate the transcode parameters and the source video, probe it and plan the segments."""
 from __future__ import annotations
 
-from ansible.module_utils.labkit.transcode.module_support import run_module
+from ansible.module_utils.labkit_transcode_module import run_module
 from ansible.module_utils.labkit.transcode.prepare import plan_step
 
 DOCUMENTATION = r"""

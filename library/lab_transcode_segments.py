@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 
-from ansible.module_utils.labkit.transcode.module_support import STEP_OPTIONS, run_module
+from ansible.module_utils.labkit_transcode_module import STEP_OPTIONS, run_module
 from ansible.module_utils.labkit.transcode.segments import run_segments
 
 DOCUMENTATION = r"""

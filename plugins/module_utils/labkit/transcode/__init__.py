@@ -15,5 +15,4 @@ manifest -- verified segments on disk, for resume
 verify   -- output-against-source rules
 commands -- ffmpeg/ffprobe argument lists (never a shell string)
 params   -- validation of the user's -e parameters
-module_support -- the Ansible modules' shared options and error handling (the only Ansible import)
 """

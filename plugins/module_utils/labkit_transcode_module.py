@@ -2,8 +2,8 @@
 
 Each lab_transcode_* module declares its options and hands one core function
 to `run_module`, which calls it with the module's parameters and turns its
-result or its error into the task's result. The core (prepare, segments,
-finish, baseline) stays free of Ansible; only this file imports it.
+result or its error into the task's result. It lives beside the core, not in it:
+labkit (prepare, segments, finish, baseline) stays free of Ansible.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any, Callable, Mapping
 
 from ansible.module_utils.basic import AnsibleModule
 
-from .params import ParamError
-from .planfile import StepError
-from .probe import ProbeError
+from ansible.module_utils.labkit.transcode.params import ParamError
+from ansible.module_utils.labkit.transcode.planfile import StepError
+from ansible.module_utils.labkit.transcode.probe import ProbeError
 
 # The options of every step after planning: the work folder and the controller's
 # FFmpeg programs. Required: the role passes its own values (defaults/main.yml).
