@@ -42,8 +42,10 @@ PLAYBOOK = """\
       lab_report:
         reports_dir: "{{ reports_dir }}"
         workload: pi
+        backend: local
         runs: "{{ runs }}"
-        context: {nodes: ["{{ node.node }}"]}
+        parameters: {}
+        nodes_before: ["{{ node }}"]
       check_mode: true
       register: dry
 
@@ -51,11 +53,11 @@ PLAYBOOK = """\
       lab_report:
         reports_dir: "{{ reports_dir }}"
         workload: pi
+        backend: local
         runs: "{{ runs }}"
-        context:
-          nodes: ["{{ node.node }}"]
-          parameters: {pi_samples: 4000, pi_workers: [1, 2]}
-          tools: "{{ node.node.versions }}"
+        parameters: {pi_samples: 4000, pi_workers: [1, 2]}
+        nodes_before: ["{{ node }}"]
+        nodes_after: ["{{ node }}"]
       register: report
 
     - name: Save what the modules returned
@@ -68,8 +70,9 @@ PLAYBOOK = """\
       lab_report:
         reports_dir: "{{ reports_dir }}"
         workload: video
+        backend: local
         runs: []
-        context: {}
+        parameters: {}
       register: bad
       failed_when: bad is not failed or 'video' not in bad.msg
 
@@ -77,8 +80,9 @@ PLAYBOOK = """\
       lab_report:
         reports_dir: "{{ reports_dir }}"
         workload: pi
+        backend: local
         runs: [{run_id: r1, mode: strong}]
-        context: {}
+        parameters: {}
       register: bad_run
       failed_when: bad_run is not failed or "has no 'workers'" not in bad_run.msg
 """
@@ -157,4 +161,7 @@ def test_modules_write_a_report_and_describe_the_node(tmp_path: Path) -> None:
     assert html.count("<svg") >= 4
     data = json.loads((folder / "results.json").read_text())
     assert data["context"]["nodes"][0]["hostname"] == node["node"]["hostname"]
+    # The module gathers the context: the backend, the node read before and after, tool versions.
+    assert data["context"]["backend"] == "local" and data["context"]["nodes"][0]["after"]["hostname"]
+    assert data["context"]["tools"]["python"].count(".") == 2
     assert len(data["runs"]) == 6
