@@ -185,9 +185,18 @@ def test_a_pod_printing_two_results_is_a_problem() -> None:
 # --- the run record ------------------------------------------------------------------------------
 
 
+def record_from(planned_run: dict, t_e2e_s: float | None, job_state: str, pods: list, logs: dict,
+                container: str = "worker"):
+    """What run_indexed_job builds from a Job's state, pods and logs: collect_job, then record_of_job."""
+    from labkit.runs import PlannedRun
+
+    collected = k8s_jobs.collect_job(planned_run["run_id"], job_state, pods, logs, container)
+    return k8s_jobs.record_of_job(PlannedRun.from_dict(planned_run), t_e2e_s, collected)
+
+
 def collect_k8s_run(*args, **kwargs) -> tuple[dict, list[str]]:
     """The record (as the module returns it) and its problems, built through runs.run_record."""
-    record = k8s_jobs.collect_k8s_run(*args, **kwargs)
+    record = record_from(*args, **kwargs)
     return record.to_dict(), record.problems
 
 
@@ -281,17 +290,17 @@ def test_a_pod_scheduled_after_another_finished_waited_and_marks_the_run_oversub
 
 
 def test_the_record_comes_from_the_shared_builder() -> None:
-    from labkit.runs import PlannedRun, RunRecord
+    from labkit.runs import RunRecord
 
     pods = [pod("job-0-aaaaa", 0, scheduled=0, finished=6), pod("job-1-bbbbb", 1, scheduled=7, finished=13)]
     logs = {"job-0-aaaaa": line(result(0, "job-0-aaaaa", 1.5, 5.5, 4.0)),
             "job-1-bbbbb": line(result(1, "job-1-bbbbb", 8.5, 12.5, 4.0))}
-    record = k8s_jobs.collect_k8s_run(PlannedRun.from_dict(planned()), 13.5, "Complete", pods, logs, "worker")
+    record = record_from(planned(), 13.5, "Complete", pods, logs, "worker")
     assert isinstance(record, RunRecord) and record.valid and record.problems == []
     assert record.extra == {"queued_pods": 1} and record.oversubscribed is True
     # Results of another run in a pod's log never reach the record.
     logs["job-1-bbbbb"] += "\n" + line(result(1, "job-1-bbbbb", 8.5, 12.5, 4.0, run_id="other"))
-    record = k8s_jobs.collect_k8s_run(planned(), 13.5, "Complete", pods, logs, "worker")
+    record = record_from(planned(), 13.5, "Complete", pods, logs, "worker")
     assert [r["run_id"] for r in record.results] == [RUN, RUN]
 
 

@@ -311,8 +311,8 @@ def collect_job(run_id: str, job_state: str | None, pods: Sequence[Mapping[str, 
     return JobCollection(results, problems, len(pods_that_waited(pods, container)))
 
 
-def record_of_job(planned: PlannedRun | Mapping[str, Any], t_e2e_s: float | None,
-                  collected: JobCollection | None, problems: Sequence[str] = ()) -> RunRecord:
+def record_of_job(planned: PlannedRun, t_e2e_s: float | None, collected: JobCollection | None,
+                  problems: Sequence[str] = ()) -> RunRecord:
     """The run record of one Job through the shared builder (`runs.run_record`).
 
     Valid when the Job completed, every pod succeeded and exactly one result
@@ -320,18 +320,7 @@ def record_of_job(planned: PlannedRun | Mapping[str, Any], t_e2e_s: float | None
     workers than free cores: the run is oversubscribed whatever the plan
     counted (DESIGN §4), and `queued_pods` says how many.
     """
-    if not isinstance(planned, PlannedRun):
-        planned = PlannedRun.from_dict(planned)
     collected = collected or JobCollection()
     return run_record(planned, t_e2e_s, collected.results, [*collected.problems, *problems],
                       oversubscribed=planned.oversubscribed or collected.queued_pods > 0,
                       queued_pods=collected.queued_pods)
-
-
-def collect_k8s_run(planned: PlannedRun | Mapping[str, Any], t_e2e_s: float | None, job_state: str | None,
-                    pods: Sequence[Mapping[str, Any]], logs: Mapping[str, str],
-                    container: str | None = None, tail_lines: int = 10) -> RunRecord:
-    """The run record (docs/ARCHITECTURE.md) of one Job from its state, pods and logs;
-    `record.problems` names everything that went wrong."""
-    run_id = planned.run_id if isinstance(planned, PlannedRun) else str(planned.get("run_id"))
-    return record_of_job(planned, t_e2e_s, collect_job(run_id, job_state, pods, logs, container, tail_lines))
