@@ -66,8 +66,9 @@ def finish(work: str, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
 def _checked_inputs(plan: TranscodePlan, man: dict[str, Any]) -> Optional[str]:
     """Every segment verified and intact, and the audio when there is one (its path)."""
     seg_dir = os.path.join(plan.work, "segments")
-    missing = [s.name for s in plan.segments
-               if s.name not in manifest.done_segments(man, seg_dir, [s.name], {s.name: s.frames})]
+    names = [s.name for s in plan.segments]
+    done = manifest.done_segments(man, seg_dir, names, plan.frames_by_segment)
+    missing = [name for name in names if name not in done]
     if missing:
         raise StepError(f"segments not verified, cannot join: {', '.join(missing)}")
     if plan.audio is None:

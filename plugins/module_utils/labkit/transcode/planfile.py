@@ -97,6 +97,11 @@ class TranscodePlan:
     segments: list[Segment] = field(default_factory=list)
 
     @property
+    def frames_by_segment(self) -> dict[str, int]:
+        """Each segment's planned frame count, by name: what the worker must produce."""
+        return {seg.name: seg.frames for seg in self.segments}
+
+    @property
     def parameters(self) -> dict[str, Any]:
         """The validated parameters as the report shows them (workers: the slots used)."""
         enc = self.encoding

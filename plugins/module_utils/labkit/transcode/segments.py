@@ -42,7 +42,7 @@ def segment_item(plan: TranscodePlan, seg: Segment, *, worker: str, ffmpeg: str,
 
 def frames_check(plan: TranscodePlan) -> Accept:
     """Reject a result whose frame count is not the planned one (the attempt then counts as failed)."""
-    planned = {seg.name: seg.frames for seg in plan.segments}
+    planned = plan.frames_by_segment
 
     def accept(item: WorkItem, result: dict) -> None:
         if result.get("frames_out") != planned[item.name]:
@@ -80,8 +80,7 @@ def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str,
 def _resume(plan: TranscodePlan, recorder: manifest.Recorder) -> tuple[set[str], list[Segment]]:
     """Segments an earlier run verified (intact on disk), and the rest, longest first."""
     seg_dir = os.path.join(plan.work, "segments")
-    done = manifest.done_segments(recorder.data, seg_dir, [s.name for s in plan.segments],
-                                  {s.name: s.frames for s in plan.segments})
+    done = manifest.done_segments(recorder.data, seg_dir, [s.name for s in plan.segments], plan.frames_by_segment)
     pending = planner.longest_first([s for s in plan.segments if s.name not in done])
     for seg in pending:  # a stale entry (damaged file) is no longer done
         recorder.forget(seg.name)
@@ -104,7 +103,7 @@ def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: 
 
     audio = AudioEncode(plan, ffmpeg, children, recorder)
     audio.start()
-    frames = {seg.name: seg.frames for seg in plan.segments}
+    frames = plan.frames_by_segment
 
     def record(_done: int, _total: int, item: ItemOutcome) -> None:
         # Recorded as soon as it is verified: a run killed later still keeps it.
