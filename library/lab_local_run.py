@@ -57,12 +57,10 @@ def main() -> None:
             "slots": {"type": "int"},
             "timeout": {"type": "float", "default": 3600.0},
         },
-        supports_check_mode=True,
+        supports_check_mode=False,
     )
     planned = PlannedRun.from_dict(module.params["run"])
     label = planned.label or planned.run_id
-    if module.check_mode:
-        module.exit_json(changed=False, run=None, lab_progress=f"{label}: would start {len(planned.items)} workers")
     try:
         record = execute(LocalBackend(), planned, slots=module.params["slots"], timeout_s=module.params["timeout"])
     except ValueError as err:

@@ -158,7 +158,6 @@ def test_k3s_configuration_is_written_for_real(sandbox: Sandbox, tmp_path: Path)
     sandbox.start()
     inv = sandbox.inventory(children={"k3s_cluster": ["server", "agent"]})
     play = tmp_path / "config.yml"
-    repo = Path(__file__).resolve().parents[2]
     play.write_text(json.dumps([{
         "name": "Write the K3s configuration of every node",
         "hosts": "k3s_cluster",

@@ -156,4 +156,4 @@ def plan(raw: dict[str, Any], *, cores: int, numpy_available: bool, experiment_i
     for run in runs:
         run.items = [item.to_dict() for item in work_items(run, python, worker_path, params.kernel)]
     return {"parameters": asdict(params) | {"modes": params.modes},
-            "runs": [asdict(run) for run in runs]}
+            "runs": [run.to_dict() for run in runs]}
