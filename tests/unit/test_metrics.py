@@ -131,7 +131,8 @@ STABLE_FIELDS = [
     "speedup", "speedup_ci_low", "speedup_ci_high", "efficiency", "karp_flatt",
     "load_balance", "throughput", "valid",
 ]
-EXTRA_FIELDS = ["t_span_median_s", "overhead_share", "cv", "outliers", "oversubscribed", "speedup_reference"]
+EXTRA_FIELDS = ["t_span_median_s", "overhead_share", "cv", "outliers", "oversubscribed", "speedup_reference",
+                "invalid_reasons", "resumed_runs"]
 
 
 def strong_pi_runs():
@@ -364,3 +365,78 @@ def test_analyse_sort_order():
     order = [(r["mode"], r["workers"]) for r in metrics.analyse(runs)["summary"]]
     assert order == [("baseline", 1), ("strong", 1), ("strong", 2), ("weak", 2), ("legacy", 3)]
     assert not any(math.isnan(r["t_median_s"]) for r in metrics.analyse(runs)["summary"])
+
+
+# --- issue 8, items 7-9 -------------------------------------------------------
+
+
+def segment(index, slot, compute, start_s, run_id="tc", node="vm", **extra):
+    return {"index": index, "slot": slot, "node": node, "compute_s": compute, "run_id": run_id,
+            "t_start_ns": int(start_s * 1e9), "t_end_ns": int((start_s + compute) * 1e9), **extra}
+
+
+# The real transcode of a 40 s clip on 2 slots: 4 segments, slot 0 ran 4.56 + 3.49, slot 1 4.41 + 3.53.
+TRANSCODE_SEGMENTS = [segment(0, 0, 4.56, 0.0), segment(1, 1, 4.41, 0.01), segment(2, 1, 3.53, 4.47),
+                      segment(3, 0, 3.49, 4.6)]
+
+
+def test_a_transcode_worker_is_a_slot_its_busy_time_the_sum_of_its_segments():
+    record = run("transcode", "strong", 2, 1, 10.0, results=TRANSCODE_SEGMENTS)
+    assert sorted(metrics.worker_busy_times(record)) == pytest.approx([7.94, 8.05])
+    analysis = metrics.analyse([record])
+    two = row_of(analysis, "strong", 2)
+    # per slot: (10 - 8.05) / 10 = 19.5 %, not (10 - 4.56) / 10 = 54 % per segment
+    assert two["overhead_share"] == pytest.approx(0.195)
+    assert two["load_balance"] == pytest.approx((7.94 + 8.05) / 2 / 8.05)
+
+
+def test_pi_results_without_a_slot_are_one_worker_each():
+    results = [{"index": i, "node": "n", "compute_s": c} for i, c in enumerate((2.0, 3.0, 4.0))]
+    assert sorted(metrics.worker_busy_times({"results": results})) == [2.0, 3.0, 4.0]
+    # the same slot number on two hosts is two workers
+    two_hosts = [segment(0, 0, 1.0, 0, node="a"), segment(1, 0, 2.0, 0, node="b")]
+    assert sorted(metrics.worker_busy_times({"results": two_hosts})) == [1.0, 2.0]
+
+
+def test_a_resumed_run_is_not_a_timing():
+    resumed = [dict(s, resumed=True) for s in TRANSCODE_SEGMENTS]
+    runs = (series("transcode", "baseline", 1, [8.2], work=40.0)
+            + [run("transcode", "strong", 2, 1, 1.85, results=resumed, valid=False)])
+    runs[-1]["problems"] = ["4 of 4 segments resumed from an earlier run"]
+    analysis = metrics.analyse(runs)
+    two = row_of(analysis, "strong", 2)
+    # 8.2 / 1.85 would be "speed-up 4.4x, efficiency 220 %"
+    assert two["runs"] == 0 and two["t_median_s"] is None and two["speedup"] is None
+    assert two["resumed_runs"] == 1 and two["valid"] is True  # nothing shown that could be wrong
+    assert analysis["amdahl"] is None
+    (warning,) = [w for w in analysis["warnings"] if "resumed" in w]
+    assert "4 of 4 segments resumed from an earlier run" in warning and "not a timing" in warning
+    assert "throttl" not in " ".join(analysis["warnings"])
+
+
+def test_invalid_points_say_why_in_their_own_words():
+    runs = series("pi", "strong", 1, [10.0, 10.1]) + series("pi", "strong", 2, [5.0, 5.1])
+    runs[2]["valid"] = False
+    runs[2]["problems"] = ["1 results for 2 workers"]
+    runs[3]["throttled"] = True
+    analysis = metrics.analyse(runs)
+    two = row_of(analysis, "strong", 2)
+    assert two["valid"] is False
+    assert two["invalid_reasons"] == ["1 results for 2 workers", "a node throttled during the run (vcgencmd get_throttled)"]
+    text = " ".join(analysis["warnings"])
+    assert "1 results for 2 workers" in text and text.count("node throttled") == 1
+    assert "r1 is invalid: 1 results for 2 workers;" in text  # not called throttling
+    assert row_of(analysis, "strong", 1)["invalid_reasons"] == []
+
+
+def test_throughput_is_the_work_over_the_median_time_the_table_shows():
+    # times 4, 5, 9: median 5 -> 1000 / 5 = 200/s; the mean time (6 s) would give 166.7/s
+    analysis = metrics.analyse(series("pi", "strong", 2, [4.0, 5.0, 9.0], work=1000))
+    assert row_of(analysis, "strong", 2)["throughput"] == pytest.approx(200.0)
+    assert metrics.point_throughput([1000, 1000, 1000], [4.0, 5.0, 9.0]) == pytest.approx(200.0)
+
+
+def test_amdahl_through_two_points_has_no_fit_quality():
+    fit = metrics.amdahl_fit([1, 2], [10.0, 6.0])
+    assert fit is not None and fit["a"] == pytest.approx(2.0) and fit["r_squared"] is None
+    assert metrics.amdahl_fit([1, 2, 4], [10.0, 6.0, 4.5])["r_squared"] is not None

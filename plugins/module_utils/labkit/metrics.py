@@ -23,8 +23,10 @@ STABLE_SUMMARY_FIELDS = (
 )
 SUMMARY_FIELDS = STABLE_SUMMARY_FIELDS + (
     "t_span_median_s", "overhead_share", "cv", "outliers", "oversubscribed", "speedup_reference",
+    "invalid_reasons", "resumed_runs",
 )
 BOOTSTRAP_SEED = 0
+AMDAHL_PARAMETERS = 2  # a and b: a fit through this many points is exact
 BASELINE_DESCRIPTION = {
     "transcode": "one plain ffmpeg process",
     "pi": "one plain single-process run",
@@ -65,7 +67,9 @@ def amdahl_fit(ns: Sequence[int], times: Sequence[float]) -> dict[str, Any] | No
     removes, b the perfectly divisible part, so f = a/(a+b) is the serial
     fraction and S_max = 1/f the speed-up limit. f and S_max are returned raw
     (f may be negative when noise makes a < 0; S_max is then None); callers
-    decide how to present that. None with fewer than 2 distinct N.
+    decide how to present that. None with fewer than 2 distinct N. r_squared is
+    None unless there are more points than the model's two parameters: through
+    two points the line is exact, and R² = 1 says nothing about the model.
     """
     if len(ns) != len(times):
         raise ValueError("amdahl_fit needs one time per N")
@@ -83,7 +87,7 @@ def amdahl_fit(ns: Sequence[int], times: Sequence[float]) -> dict[str, Any] | No
     s_max = 1 / serial_fraction if serial_fraction is not None and serial_fraction > 0 else None
     ss_tot = sum((y - y_mean) ** 2 for y in times)
     ss_res = sum((y - (a + b * x)) ** 2 for x, y in zip(xs, times))
-    r_squared = 1 - ss_res / ss_tot if ss_tot > 0 else None
+    r_squared = 1 - ss_res / ss_tot if ss_tot > 0 and len(ns) > AMDAHL_PARAMETERS else None
     return {
         "a": a,
         "b": b,
@@ -128,7 +132,8 @@ def overhead_share(t_e2e: float | None, compute_times: Sequence[float]) -> float
 
 
 def throughput(total_work: float | None, total_time: float | None) -> float | None:
-    """Total work over total time. Across runs pass sums: never average per-run rates."""
+    """Work over time. For a point: W / T(N), T(N) the median time the table shows beside it
+    (point_throughput); never a mean of per-run rates."""
     if total_work is None or total_time is None or total_time <= 0:
         return None
     return total_work / total_time
@@ -165,12 +170,71 @@ def throughput_vs_reference(workers: int, t_reference: float | None, t_n: float 
     return workers * t_reference / t_n
 
 
+def point_throughput(works: Sequence[float], times: Sequence[float]) -> float | None:
+    """A point's throughput: median work over median time, i.e. W / T(N) with the same median
+    T(N) the report shows (the work of a point's runs is the same; the median guards a stray one)."""
+    if not works or not times:
+        return None
+    return throughput(stats.median(works), stats.median(times))
+
+
 # --- per-run figures ---------------------------------------------------------
 
 
 def run_compute_times(run: Run) -> list[float]:
-    """compute_s of every worker result of a run that has one."""
+    """compute_s of every worker result of a run that has one (one per work item)."""
     return [float(r["compute_s"]) for r in run.get("results") or [] if r.get("compute_s") is not None]
+
+
+def slot_of(result: Mapping[str, Any]) -> tuple[str, str]:
+    """The worker slot a result ran in: (node, slot) when the backend recorded one (a transcode
+    slot runs several segments one after another), else its worker index (one result per worker)."""
+    if result.get("slot") is not None:
+        return str(result.get("node")), f"slot {result['slot']}"
+    return str(result.get("node")), f"index {result.get('index')}"
+
+
+def slot_busy_times(run: Run) -> dict[tuple[str, str], float]:
+    """Each worker slot's busy time: the sum of compute_s of the items it ran, by slot_of()."""
+    busy: dict[tuple[str, str], float] = {}
+    for result in run.get("results") or []:
+        if result.get("compute_s") is not None:
+            key = slot_of(result)
+            busy[key] = busy.get(key, 0.0) + float(result["compute_s"])
+    return busy
+
+
+def worker_busy_times(run: Run) -> list[float]:
+    """t_i of DESIGN §4 (a worker is a slot): the busy time of every slot of the run."""
+    return list(slot_busy_times(run).values())
+
+
+def resumed_results(run: Run) -> int:
+    """How many of a run's results were made by an earlier run (a resumed transcode segment)."""
+    return sum(1 for r in run.get("results") or [] if r.get("resumed"))
+
+
+def is_timing(run: Run) -> bool:
+    """Does the run's time measure its work? Not the warm-up, not a run that recorded no time,
+    and not a run that resumed items an earlier run made (its time covers only what was left)."""
+    return not run.get("warmup", False) and run.get("t_e2e_s") is not None and resumed_results(run) == 0
+
+
+def timed_runs(runs: Iterable[Run]) -> list[Run]:
+    """The runs every figure is computed from (is_timing)."""
+    return [r for r in runs if is_timing(r)]
+
+
+def invalid_reasons(run: Run) -> list[str]:
+    """Why a run is invalid, in its own words: its recorded problems, and throttling only when
+    vcgencmd said so (the record's `throttled` flag)."""
+    reasons = []
+    if run.get("throttled"):
+        reasons.append("a node throttled during the run (vcgencmd get_throttled)")
+    reasons += [str(p) for p in run.get("problems") or []]
+    if not reasons and run.get("valid") is False:
+        reasons.append("marked invalid by its backend (no reason recorded)")
+    return reasons
 
 
 def run_span_s(run: Run) -> float | None:
@@ -191,8 +255,9 @@ def _median_or_none(values: Iterable[float | None]) -> float | None:
 
 def _measured(runs: Iterable[Run]) -> list[Run]:
     """Runs that count: the warm-up is kept in the data but excluded from every statistic,
-    and so is a run that recorded no time (it failed before its last result)."""
-    return [r for r in runs if not r.get("warmup", False) and r.get("t_e2e_s") is not None]
+    and so is a run that recorded no time (it failed before its last result) or resumed
+    an earlier run's work (timed_runs)."""
+    return timed_runs(runs)
 
 
 def _run_valid(run: Run) -> bool:
@@ -251,6 +316,14 @@ def _ratio_ci(
     return (None, None) if interval is None else interval
 
 
+def _resumed_warning(label: str, workload: str, resumed: Sequence[Run]) -> str:
+    what = "; ".join(dict.fromkeys(p for r in resumed for p in invalid_reasons(r))) or "resumed from an earlier run"
+    again = ("remove its work folder (under transcode_work_dir) and run again" if workload == "transcode"
+             else "run it again from the start")
+    return (f"{label}: {_plural(len(resumed), 'run')} resumed work an earlier run had done ({what}); its time "
+            f"covers only what was left, so it is not a timing and is left out of every figure; to time it, {again}")
+
+
 def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, list[str], list[str]]:
     """The mode-independent part of a summary row, its outlier run_ids and warnings."""
     workload, mode, workers = key
@@ -258,11 +331,20 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
     warnings: list[str] = []
     label = f"{workload} {mode} N={workers}"
     untimed = [r for r in runs if not r.get("warmup", False) and r.get("t_e2e_s") is None]
+    resumed = [r for r in runs if not r.get("warmup", False) and r.get("t_e2e_s") is not None
+               and resumed_results(r)]
     if untimed:
         warnings.append(
             f"{label}: {_plural(len(untimed), 'run')} recorded no time (failed?) and "
             f"{'is' if len(untimed) == 1 else 'are'} left out of the figures"
         )
+    if resumed:
+        warnings.append(_resumed_warning(label, workload, resumed))
+    # A point is valid when every run it shows is; each invalid run says why in its own words.
+    invalid = [r for r in measured if not _run_valid(r)]
+    reasons = list(dict.fromkeys(reason for r in invalid for reason in invalid_reasons(r)))
+    if untimed:
+        reasons.append(f"{_plural(len(untimed), 'run')} recorded no time")
     row: Row = {
         "workload": workload,
         "mode": mode,
@@ -279,16 +361,19 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
         "karp_flatt": None,
         "load_balance": None,
         "throughput": None,
-        "valid": all(_run_valid(r) for r in measured) and not untimed,
+        "valid": not reasons,
         "t_span_median_s": None,
         "overhead_share": None,
         "cv": None,
         "outliers": 0,
         "oversubscribed": any(bool(r.get("oversubscribed", False)) for r in runs),
         "speedup_reference": None,
+        "invalid_reasons": reasons,
+        "resumed_runs": len(resumed),
     }
     if not measured:
-        warnings.append(f"{label}: only warm-up runs, no measured repetition; run more repetitions")
+        if not resumed:
+            warnings.append(f"{label}: only warm-up runs, no measured repetition; run more repetitions")
         return row, [], warnings
 
     times = _times(measured)
@@ -299,14 +384,15 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
         t_max_s=max(times),
         cv=stats.coefficient_of_variation(times),
         t_span_median_s=_median_or_none(run_span_s(r) for r in measured),
-        load_balance=_median_or_none(load_balance(run_compute_times(r)) for r in measured),
+        # DESIGN §4: a worker is a slot; its t_i is the sum of the items it ran
+        load_balance=_median_or_none(load_balance(worker_busy_times(r)) for r in measured),
         overhead_share=_median_or_none(
-            overhead_share(float(r["t_e2e_s"]), run_compute_times(r)) for r in measured
+            overhead_share(float(r["t_e2e_s"]), worker_busy_times(r)) for r in measured
         ),
     )
     works = [r.get("work") for r in measured]
     if all(w is not None for w in works):
-        row["throughput"] = throughput(float(sum(works)), float(sum(times)))
+        row["throughput"] = point_throughput([float(w) for w in works], times)
 
     outlier_ids = [str(measured[i].get("run_id")) for i in stats.outlier_indices(times)]
     row["outliers"] = len(outlier_ids)
@@ -316,8 +402,9 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
             f"{label}: times vary by {row['cv']:.0%} (coefficient of variation above "
             f"{CV_WARNING_THRESHOLD:.0%}); {how} or use a quieter machine"
         )
-    if not row["valid"]:
-        warnings.append(f"{label}: a run was throttled or marked invalid; its figures are not trustworthy")
+    for run in invalid:
+        warnings.append(f"{label}: run {run.get('run_id')} is invalid: {'; '.join(invalid_reasons(run))}; "
+                        "its figures are shown both ways")
     if row["oversubscribed"]:
         warnings.append(f"{label}: more workers than cores available (oversubscribed)")
     return row, outlier_ids, warnings
