@@ -1,6 +1,7 @@
 """The local backend: slots, one queue, retries, makespan, failures, and the run record."""
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -134,3 +135,48 @@ def test_throttling_during_a_run_is_detected_from_vcgencmd_readings() -> None:
     assert throttled_during("throttled=0x0", "throttled=0x40000")
     # Already set before the run: not this run's doing.
     assert not throttled_during("throttled=0x40000", "throttled=0x40000")
+
+
+def exits(code: int, message: str, final: dict[int, str]) -> WorkItem:
+    """An item that prints `message` on stderr and exits `code`; `final` maps exit codes to their causes."""
+    return WorkItem(name="seg", argv=(PY, "-c", f"import sys; print({message!r}, file=sys.stderr); sys.exit({code})"),
+                    final_exit_codes=final)
+
+
+def test_a_final_exit_status_is_attempted_once_and_its_cause_named() -> None:
+    item = exits(7, "corrupt input packet in stream 0", {7: "the source is damaged around 6.40-7.90 s"})
+    outcome = LocalBackend().run([item], slots=1, retries=2)
+    only = outcome.items[0]
+    assert only.attempts == 1 and len(outcome.attempts) == 1 and only.final
+    assert only.error == ("the source is damaged around 6.40-7.90 s (exited 7; not retried, as retrying cannot help): "
+                          "corrupt input packet in stream 0")
+
+
+def test_an_exit_status_not_listed_as_final_is_retried() -> None:
+    item = exits(3, "simulated encoder crash", {7: "the source is damaged", 5: "wrong frame count"})
+    outcome = LocalBackend().run([item], slots=1, retries=2)
+    only = outcome.items[0]
+    assert only.attempts == 3 and len(outcome.attempts) == 3 and not only.final
+    assert only.error == "exited 3: simulated encoder crash"
+
+
+def test_accept_can_reject_a_result_as_final_and_it_is_not_retried() -> None:
+    calls: list[str] = []
+
+    def accept(item: WorkItem, result: dict) -> None:
+        calls.append(item.name)
+        raise WorkFailed(f"{item.name}: reported {result['samples']} samples, expected 6", final=True)
+
+    outcome = LocalBackend().run([worker("r", 0, 1)], slots=1, retries=3, accept=accept)
+    assert calls == ["worker 0"] and outcome.items[0].attempts == 1 and outcome.items[0].final
+    assert outcome.items[0].error == "worker 0: reported 5 samples, expected 6"
+
+
+def test_final_exit_codes_survive_to_dict_and_items_without_them_serialise_as_before() -> None:
+    plain = WorkItem(name="w", argv=("a",))
+    assert "final_exit_codes" not in plain.to_dict()  # plans saved before still read the same
+    assert WorkItem.from_dict(plain.to_dict()) == plain
+    marked = WorkItem(name="w", argv=("a",), final_exit_codes={5: "wrong frame count", 7: "damaged"})
+    as_dict = marked.to_dict()
+    assert as_dict["final_exit_codes"] == {"5": "wrong frame count", "7": "damaged"}  # JSON keys are strings
+    assert WorkItem.from_dict(json.loads(json.dumps(as_dict))) == marked

@@ -10,6 +10,10 @@ report) is shared. A backend:
 * reads only the worker's ``RESULT <json>`` line (`labkit.results`),
 * retries an item that failed up to `retries` more times — on any slot, so a
   lost host or node costs time, not results — and names it when it still fails,
+* does not retry a deterministic failure — an exit status the item lists in
+  `final_exit_codes` (a damaged input, a setting the program refuses) or a
+  `WorkFailed(..., final=True)` from `accept` — since every retry would fail
+  the same way; the item's error names the cause,
 * measures the makespan T_e2e on the controller's monotonic clock, from just
   before the first item starts to the moment the last item's output is read.
 
@@ -26,7 +30,14 @@ from ..results import parse_result_lines
 
 
 class WorkFailed(Exception):
-    """One attempt of one item failed; the message says why in words."""
+    """One attempt of one item failed; the message says why in words.
+
+    `final`: the failure is deterministic (the same input gives the same
+    failure), so the backend does not retry it."""
+
+    def __init__(self, message: str, *, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
 
 
 @dataclass(frozen=True)
@@ -39,17 +50,24 @@ class WorkItem:
     inputs: tuple[str, ...] = ()                # controller files the worker reads (remote backends ship them)
     outputs: tuple[str, ...] = ()               # files the worker writes (remote backends bring them back)
     index: int = 0                              # the worker's index among its run's items
+    # Exit statuses that mean retrying cannot help, each with its cause in words
+    # (e.g. {7: "the source is damaged around 6.40-7.90 s"}): such an attempt is not retried.
+    final_exit_codes: Mapping[int, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "argv": list(self.argv), "env": dict(self.env), "inputs": list(self.inputs),
+        data = {"name": self.name, "argv": list(self.argv), "env": dict(self.env), "inputs": list(self.inputs),
                 "outputs": list(self.outputs), "index": self.index}
+        if self.final_exit_codes:  # only when set: items without them serialise as before
+            data["final_exit_codes"] = {str(code): cause for code, cause in self.final_exit_codes.items()}
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "WorkItem":
         return cls(name=str(data["name"]), argv=tuple(str(a) for a in data["argv"]),
                    env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
                    inputs=tuple(data.get("inputs") or ()), outputs=tuple(data.get("outputs") or ()),
-                   index=int(data.get("index", 0)))
+                   index=int(data.get("index", 0)),
+                   final_exit_codes={int(k): str(v) for k, v in (data.get("final_exit_codes") or {}).items()})
 
 
 @dataclass
@@ -80,6 +98,7 @@ class ItemOutcome:
     timed_out: bool = False
     result: Optional[dict] = None   # the worker's RESULT record, when it was accepted
     error: Optional[str] = None     # why the item failed in the end; None when it succeeded
+    final: bool = False             # the failure was deterministic, so it was not retried
 
     @property
     def ok(self) -> bool:
@@ -102,7 +121,8 @@ class BackendOutcome:
 
 
 # Called with an item and its RESULT record; raises WorkFailed to reject the attempt
-# (e.g. a segment with the wrong frame count), which then counts as failed and is retried.
+# (e.g. a segment with the wrong frame count), which then counts as failed and is
+# retried, unless the WorkFailed is final.
 Accept = Callable[[WorkItem, dict], None]
 # Called after each item finishes (done, total, that item's outcome): progress lines.
 Progress = Callable[[int, int, ItemOutcome], None]
@@ -131,6 +151,17 @@ def result_of(stdout: str) -> dict:
     if len(parsed.records) != 1:
         raise WorkFailed(f"{len(parsed.records)} RESULT lines, expected exactly one")
     return parsed.records[0]
+
+
+def exit_failure(item: WorkItem, returncode: int, output_tail: str) -> WorkFailed:
+    """A worker's non-zero exit in words (every backend words it the same way).
+
+    Final (not retried) when the item lists the status among its final_exit_codes;
+    the message then starts with the cause the item gives for it."""
+    cause = item.final_exit_codes.get(returncode)
+    if cause is None:
+        return WorkFailed(f"exited {returncode}: {output_tail}")
+    return WorkFailed(f"{cause} (exited {returncode}; not retried, as retrying cannot help): {output_tail}", final=True)
 
 
 def tail(text: str, lines: int = 2, limit: int = 400) -> str:

@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Sequence
 
 from ..supervise import Children
-from . import Accept, Attempt, BackendOutcome, ItemOutcome, Progress, WorkFailed, WorkItem, result_of, tail
+from . import (Accept, Attempt, BackendOutcome, ItemOutcome, Progress, WorkFailed, WorkItem, exit_failure,
+               result_of, tail)
 
 
 class LocalBackend:
@@ -63,13 +64,14 @@ class LocalBackend:
             if timed_out:
                 raise WorkFailed(f"timed out after {timeout_s:g} s")
             if proc.returncode != 0:
-                raise WorkFailed(f"exited {proc.returncode}: {tail(stderr or stdout) or 'no output'}")
+                raise exit_failure(item, proc.returncode, tail(stderr or stdout) or "no output")
             result = result_of(stdout)
             if accept is not None:
                 accept(item, result)
             outcome.result = result
         except WorkFailed as err:
             outcome.error = str(err)
+            outcome.final = err.final
         return outcome
 
     def run(self, items: Sequence[WorkItem], slots: int, *, retries: int = 0,
@@ -100,6 +102,8 @@ class LocalBackend:
                     break
                 with lock:
                     outcome.attempts.append(Attempt(item.name, attempt, slot, last.host, last.error or ""))
+                if last.final:  # deterministic: another attempt would fail the same way
+                    break
             with lock:
                 finals[position] = last
                 done = len(finals)
