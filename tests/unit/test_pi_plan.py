@@ -80,6 +80,8 @@ def test_points_above_the_cores_are_labelled_oversubscribed() -> None:
     ({"pi_samples": -3}, "pi_samples=-3 must be at least 1"),
     ({"pi_workers": "1,0"}, "pi_workers='1,0': '0' must be at least 1"),
     ({"pi_workers": 500}, "pi_workers=500 must be at most 16"),
+    ({"pi_workers": "1,,2"}, "pi_workers='1,,2' has an empty item between commas"),
+    ({"pi_workers": 0}, r"pi_workers=0 must be at least 1 \(leave it empty, -e pi_workers=, for 1, 2, 4"),
     ({"pi_repetitions": "x"}, "pi_repetitions='x' is not a whole number"),
     ({"pi_kernel": "gpu"}, "pi_kernel='gpu' is not one of: python, numpy"),
     ({"pi_scaling": "sideways"}, "pi_scaling='sideways' is not one of: strong, weak, both"),

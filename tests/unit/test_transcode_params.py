@@ -52,6 +52,10 @@ def test_params_values_and_messages(tmp_path: Path) -> None:
         ({"segment_seconds": "abc"}, "transcode_segment_seconds"),
         ({"segment_seconds": 0}, "transcode_segment_seconds"),
         ({"workers": "-1"}, "transcode_workers"),
+        # One rule with pi_workers: 0 is an error, empty is the automatic choice.
+        ({"workers": 0}, r"transcode_workers=0 must be at least 1 \(leave it empty"),
+        ({"workers": "0"}, "transcode_workers='0' must be at least 1"),
+        ({"workers": "auto"}, "transcode_workers='auto' is not a whole number"),
         ({"retries": "x"}, "transcode_retries"),
         ({"preset": "warp"}, "transcode_preset"),
         ({"crf": "99"}, "transcode_crf"),

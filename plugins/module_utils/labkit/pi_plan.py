@@ -14,7 +14,7 @@ from typing import Any
 
 from .backends import WorkItem
 from .runs import PlannedRun
-from .params import MAX_LOCAL_WORKERS_PER_CORE, ParameterError, parse_bool, parse_choice, parse_int, parse_int_list
+from .params import MAX_LOCAL_WORKERS_PER_CORE, ParameterError, parse_bool, parse_choice, is_unset, parse_int, parse_workers
 
 KERNELS = ("python", "numpy")
 SCALINGS = ("strong", "weak", "both")
@@ -67,7 +67,7 @@ def validate(raw: dict[str, Any], cores: int, numpy_available: bool, *, numpy_wh
         raise ParameterError(f"cores={cores!r}: could not count the controller's CPU cores")
 
     def given(name: str) -> bool:
-        return raw.get(name) not in (None, "")
+        return not is_unset(raw.get(name))
 
     def required(name: str) -> Any:
         # The role's defaults/main.yml is the one source of defaults; only values worked out
@@ -82,8 +82,8 @@ def validate(raw: dict[str, Any], cores: int, numpy_available: bool, *, numpy_wh
         raise ParameterError(f"pi_kernel=numpy but {numpy_where} has no numpy: "
                              f"use -e pi_kernel=python, or {numpy_fix}")
     max_workers = MAX_LOCAL_WORKERS_PER_CORE * cores
-    workers = (parse_int_list("pi_workers", raw["pi_workers"], minimum=1, maximum=max_workers)
-               if given("pi_workers") else default_workers(cores))
+    workers = (parse_workers("pi_workers", raw.get("pi_workers"), maximum=max_workers, many=True,
+                             automatic="1, 2, 4 … up to the cores") or default_workers(cores))
     samples = (parse_int("pi_samples", raw["pi_samples"], minimum=1, maximum=MAX_SAMPLES)
                if given("pi_samples") else DEFAULT_SAMPLES[kernel])
     if samples < max(workers):

@@ -6,7 +6,7 @@ import os
 import re
 from typing import Any
 
-from ..params import MAX_LOCAL_WORKERS_PER_CORE, ParameterError, parse_bool, parse_float, parse_int
+from ..params import MAX_LOCAL_WORKERS_PER_CORE, ParameterError, parse_bool, parse_float, parse_int, parse_workers
 from .commands import OUTPUT_FORMATS
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
@@ -70,9 +70,10 @@ def validate(raw: dict[str, Any], cores: int) -> dict[str, Any]:
     out["video"] = check_video_path(raw["video"])
     out["segment_seconds"] = parse_float("transcode_segment_seconds", raw["segment_seconds"],
                                          low=0.0, high=86400.0, low_open=True)
-    workers = raw["workers"]
-    out["workers"] = cores if workers in (None, "", 0, "0", "auto") else parse_int("transcode_workers", workers, minimum=1,
-                                                                            maximum=MAX_LOCAL_WORKERS_PER_CORE * cores)
+    # One rule with pi_workers (labkit.params.parse_workers): empty is the automatic choice, 0 an error.
+    counts = parse_workers("transcode_workers", raw["workers"], maximum=MAX_LOCAL_WORKERS_PER_CORE * cores,
+                           automatic="the controller's cores", many=False)
+    out["workers"] = counts[0] if counts else cores
     out["retries"] = parse_int("transcode_retries", raw["retries"], minimum=0, maximum=100)
     codec = str(raw["video_codec"])
     if not _WORD.match(codec):
