@@ -120,7 +120,8 @@ def write_report(
     runs = [dict(r, workload=r.get("workload", workload)) for r in runs]
     analysis = metrics.analyse(runs) if runs else {"summary": [], "amdahl": None, "warnings": [], "outliers": []}
     # DESIGN §4: throttled/invalid runs are flagged and the figures shown both ways.
-    invalid = [r for r in runs if r.get("throttled") or r.get("valid") is False]
+    # (A resumed run is invalid too, but no figure counts it, so it alone is no reason for a second table.)
+    invalid = [r for r in metrics.timed_runs(runs) if r.get("throttled") or r.get("valid") is False]
     valid_only = metrics.analyse(runs, only_valid=True) if invalid and len(invalid) < len(runs) else None
     now = now or _dt.datetime.now(_dt.timezone.utc)
     generated = now.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if now.utcoffset() == _dt.timedelta(0) else "")

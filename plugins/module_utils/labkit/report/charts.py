@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import metrics
 from . import model
 from .svg import PALETTE, Bar, Series, XYChart, fmt_num, lanes_chart, stacked_lanes, xy_chart
 
@@ -30,6 +31,16 @@ def _point_flags(rows: Sequence[Row]) -> tuple[list[bool], list[str | None]]:
     return hollow, labels
 
 
+def has_intervals(rows: Sequence[Row]) -> bool:
+    """Does any point carry a bootstrap interval of its speed-up (2 runs there and at T(1))?"""
+    return any(_num(r.get("speedup_ci_low")) is not None and _num(r.get("speedup_ci_high")) is not None for r in rows)
+
+
+def has_spread(rows: Sequence[Row]) -> bool:
+    """Does any point have more than one run, so that a min–max bar shows something?"""
+    return any(int(r.get("runs") or 0) > 1 for r in rows)
+
+
 def _worker_ticks(rows: Sequence[Row]) -> list[float]:
     return sorted({float(r["workers"]) for r in rows if _num(r.get("workers"))})
 
@@ -43,7 +54,7 @@ def time_chart(mode: str, summary: Sequence[Row], amdahl: Mapping[str, Any] | No
     hollow, labels = _point_flags(rows)
     series = [
         Series(
-            f"median T(N), {mode} (bars: min–max)",
+            f"median T(N), {mode}" + (" (bars: min–max)" if has_spread(rows) else ", one run per point"),
             [(float(r["workers"]), float(r["t_median_s"])) for r in rows],
             PALETTE[0],
             errors=[(_num(r.get("t_min_s")), _num(r.get("t_max_s"))) for r in rows],
@@ -102,7 +113,7 @@ def speedup_chart(mode: str, summary: Sequence[Row]) -> str | None:
     series = [
         Series("ideal: S = N", [(1.0, 1.0), (top, top)], "#777", markers=False, dash="6 4"),
         Series(
-            f"{name} (bars: 95% bootstrap CI)",
+            f"{name}" + (" (bars: 95% bootstrap CI)" if has_intervals(rows) else ""),
             [(float(r["workers"]), float(r["speedup"])) for r in rows],
             PALETTE[0],
             errors=[(_num(r.get("speedup_ci_low")), _num(r.get("speedup_ci_high"))) for r in rows],
@@ -117,6 +128,7 @@ def speedup_chart(mode: str, summary: Sequence[Row]) -> str | None:
             "scaled speed-up" if mode == "weak" else "speed-up ×",
             series,
             x_ticks=sorted(set(_worker_ticks(rows) + [1.0])),
+            note=None if has_intervals(rows) else "No interval: a bootstrap needs at least 2 runs at N and at T(1).",
         )
     )
 
@@ -141,33 +153,63 @@ def efficiency_chart(mode: str, summary: Sequence[Row]) -> str | None:
     return xy_chart(XYChart(f"Efficiency vs workers ({mode})", "workers N", "efficiency (1 = ideal)", series, x_ticks=ticks))
 
 
+def timeline_lanes(results: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """The results grouped by worker slot (metrics.slot_of), each lane's items in start order:
+    a transcode slot runs several segments one after another; a π worker runs one item."""
+    lanes: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for result in sorted(results, key=lambda r: (int(r["t_start_ns"]), _index(r))):
+        lanes.setdefault(metrics.slot_of(result), []).append(result)
+    ordered = sorted(lanes.items(), key=lambda kv: (kv[0][0], _slot_number(kv[1][0])))
+    return [(f"worker {_slot_number(items[0])} · {node}", items) for (node, _slot), items in ordered]
+
+
+def _slot_number(result: Mapping[str, Any]) -> int:
+    slot = result.get("slot")
+    try:
+        return int(slot if slot is not None else result.get("index"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
 def timeline_chart(run: Mapping[str, Any]) -> str | None:
-    """One bar per worker from its t_start_ns to t_end_ns, relative to the run's earliest start."""
+    """One lane per worker slot with a bar per item it ran (t_start_ns to t_end_ns), relative
+    to the run's earliest start; colours by node."""
     results = [r for r in run.get("results") or [] if _num(r.get("t_start_ns")) and _num(r.get("t_end_ns"))]
     if not results:
         return None
     origin = min(int(r["t_start_ns"]) for r in results)
-    nodes: list[str] = []
-    for r in sorted(results, key=lambda r: (str(r.get("node")), _index(r))):
-        if str(r.get("node")) not in nodes:
-            nodes.append(str(r.get("node")))
+    lanes = timeline_lanes(results)
+    nodes = list(dict.fromkeys(str(items[0].get("node")) for _lane, items in lanes))
     colors = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(nodes)}
+    several = any(len(items) > 1 for _lane, items in lanes)
     bars = []
-    for r in sorted(results, key=lambda r: (_index(r), str(r.get("node")))):
-        node = str(r.get("node"))
-        start = (int(r["t_start_ns"]) - origin) / 1e9
-        end = (int(r["t_end_ns"]) - origin) / 1e9
-        lane = f"#{r.get('index')} {node}"
-        bars.append(Bar(lane, start, end, colors[node], fmt_num(end - start) + " s",
-                        f"worker {r.get('index')} on {node}: {fmt_num(start)}–{fmt_num(end)} s"))
+    for lane, items in lanes:
+        for r in items:
+            node = str(r.get("node"))
+            start = (int(r["t_start_ns"]) - origin) / 1e9
+            end = (int(r["t_end_ns"]) - origin) / 1e9
+            item = str(r.get("segment") or f"item {r.get('index')}")
+            label = _short_item(item) if several else fmt_num(end - start) + " s"
+            bars.append(Bar(lane, start, end, colors[node], label,
+                            f"{lane}: {item}, {fmt_num(start)}–{fmt_num(end)} s ({fmt_num(end - start)} s)"))
     span = max(b.end for b in bars)
+    busy = sorted(metrics.worker_busy_times(run))
+    note = f"T_span {fmt_num(span)} s, T_e2e {fmt_num(_num(run.get('t_e2e_s')) or math.nan)} s (controller clock)"
+    if several:
+        note += f"; busy per worker {fmt_num(busy[0])}–{fmt_num(busy[-1])} s (sum of its segments)"
     return lanes_chart(
         f"Worker timeline: median run at N={run.get('workers')} ({run.get('run_id')})",
         bars,
         "seconds since the first worker started (worker wall clocks)",
         [(n, colors[n]) for n in nodes] if len(nodes) > 1 else (),
-        note=f"T_span {fmt_num(span)} s, T_e2e {fmt_num(_num(run.get('t_e2e_s')) or math.nan)} s (controller clock)",
+        note=note,
     )
+
+
+def _short_item(name: str) -> str:
+    """seg_0003.mp4 -> 3: the segment's number, short enough to sit inside its bar."""
+    digits = "".join(ch for ch in name.split(".")[0] if ch.isdigit())
+    return str(int(digits)) if digits else name
 
 
 def _index(result: Mapping[str, Any]) -> int:

@@ -17,7 +17,7 @@ CSS = """
 --bad:#a3131a;--badbg:#fde8e8;--ok:#0b6b2f;--okbg:#e6f6ec}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
-main{max-width:1100px;margin:0 auto;padding:16px}
+main{max-width:2400px;margin:0 auto;padding:16px 24px}
 h1{font-size:1.6em;margin:.2em 0}
 h2{font-size:1.25em;margin:1.6em 0 .5em;border-bottom:1px solid var(--line);padding-bottom:.2em}
 h3{font-size:1.05em;margin:1.2em 0 .4em}
@@ -35,13 +35,16 @@ p.lead{color:var(--muted);margin:.2em 0 1em}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:6px 0}
 table{border-collapse:collapse;background:var(--card);font-size:.88em;font-variant-numeric:tabular-nums}
 th,td{border:1px solid var(--line);padding:4px 8px;text-align:right;white-space:nowrap}
-th{background:#f0f0f3;font-weight:600}
+th{background:#f0f0f3;font-weight:600;white-space:normal;vertical-align:bottom;min-width:3.5em}
+td.l,td.w{white-space:normal;overflow-wrap:anywhere;min-width:6em}
+td.w{text-align:left;max-width:40em}
+table.kv td.l:first-child{white-space:nowrap}
 td.l,th.l{text-align:left}
 tr.flag td{background:#fff6e0}
 tr.warm td{color:var(--muted)}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:14px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,520px),1fr));gap:14px}
 figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:6px}
-figure svg{display:block;width:100%;max-width:760px;height:auto;margin:0 auto}
+figure svg{display:block;width:100%;max-width:900px;height:auto;margin:0 auto}
 figcaption{color:var(--muted);font-size:.82em;padding:2px 6px}
 code{background:#f0f0f3;border-radius:3px;padding:0 3px}
 footer{color:var(--muted);font-size:.8em;margin-top:2em}
@@ -70,16 +73,21 @@ def _pct(value: Any) -> str:
     return "–" if number is None else f"{number:.0%}"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1, row_classes: Sequence[str] | None = None) -> str:
-    """A table from already escaped cells; the first `left` columns are left-aligned."""
-    head = "".join(f'<th class="{"l" if i < left else ""}">{h}</th>' for i, h in enumerate(headers))
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1, row_classes: Sequence[str] | None = None,
+          wrap: Sequence[int] = (), kind: str = "") -> str:
+    """A table from already escaped cells; the first `left` columns are left-aligned (and may wrap),
+    the columns in `wrap` hold prose that wraps. Numbers never wrap."""
+    def cls(i: int) -> str:
+        return "l" if i < left else ("w" if i in wrap else "")
+
+    head = "".join(f'<th class="{"l" if i < left or i in wrap else ""}">{h}</th>' for i, h in enumerate(headers))
     body = []
     for r, cells in enumerate(rows):
-        cls = f' class="{row_classes[r]}"' if row_classes and row_classes[r] else ""
-        body.append(
-            f"<tr{cls}>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(cells)) + "</tr>"
-        )
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+        row_cls = f' class="{row_classes[r]}"' if row_classes and row_classes[r] else ""
+        body.append(f"<tr{row_cls}>" + "".join(f'<td class="{cls(i)}">{c}</td>' for i, c in enumerate(cells)) + "</tr>")
+    table_cls = f' class="{kind}"' if kind else ""
+    return (f'<div class="scroll"><table{table_cls}><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def flatten(pairs: Sequence[tuple[str, Any]], prefix: str = "") -> list[tuple[str, Any]]:
@@ -99,7 +107,7 @@ def kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
     for key, value in flatten(pairs):
         shown = "none" if isinstance(value, (list, tuple, dict)) and not value else esc(value)
         rows.append([esc(key), shown])
-    return table(["name", "value"], rows, left=2)
+    return table(["name", "value"], rows, left=2, kind="kv")
 
 
 def figure(svg: str | None, caption: str) -> str:
@@ -114,21 +122,35 @@ def card(key: str, value: str, sub: str = "") -> str:
 
 def headline_section(head: Mapping[str, Any], legacy: Mapping[str, Any] | None) -> str:
     cards = []
-    if head.get("best_workers") is not None:
+    scaled = head.get("best_scaled") if isinstance(head.get("best_scaled"), Mapping) else None
+    if head.get("best_workers") is not None and head.get("reference_fastest") and scaled is not None:
+        cards.append(card(f"fastest: N={head['best_workers']}", _f(head.get("t1_s"), 3, " s"),
+                          esc(head.get("t1_reference")) + "; no N > 1 was faster"))
+        cards.append(card(f"best N > 1 (N={scaled.get('workers')})", _f(scaled.get("speedup"), 3, "×"),
+                          f"{_f(scaled.get('t_median_s'), 3, ' s')}, efficiency {_pct(scaled.get('efficiency'))}: "
+                          "slower than T(1)"))
+    elif head.get("best_workers") is not None:
         weak = head.get("mode") == "weak"
         if _num(head.get("speedup")) is not None:
             ci = ""
             if _num(head.get("speedup_ci_low")) is not None and _num(head.get("speedup_ci_high")) is not None:
                 ci = f"95% bootstrap CI {_f(head['speedup_ci_low'])}–{_f(head['speedup_ci_high'])}"
+            else:
+                ci = "no interval: fewer than 2 runs at this N or at T(1)"
             cards.append(card(f"best {'scaled ' if weak else ''}speed-up (N={head['best_workers']})", _f(head["speedup"], 3, "×"), ci))
             cards.append(card("weak efficiency" if weak else "efficiency at that N", _pct(head.get("efficiency")), "1 = perfect scaling"))
         else:
-            cards.append(card(f"fastest point (N={head['best_workers']})", _f(head.get("t_best_s"), 3, " s"), "no speed-up: no T(1)"))
-        cards.append(card("T(1)", _f(head.get("t1_s"), 3, " s"), esc(head.get("t1_reference") or "no reference measured")))
+            reason = "not timed at N > 1" if head.get("not_timed") else "no speed-up: no T(1)"
+            cards.append(card(f"fastest point (N={head['best_workers']})", _f(head.get("t_best_s"), 3, " s"), reason))
+        if not head.get("not_timed") or _num(head.get("t1_s")) is not None:
+            cards.append(card("T(1)", _f(head.get("t1_s"), 3, " s"), esc(head.get("t1_reference") or "no reference measured")))
+    if head.get("best_workers") is not None:
         fps = f" · {_f(head.get('fps'))} fps" if _num(head.get("fps")) is not None else ""
-        cards.append(card(f"throughput at N={head['best_workers']}", _f(head.get("throughput")), esc(head.get("throughput_unit")) + fps))
+        cards.append(card(f"throughput at N={head['best_workers']}", _f(head.get("throughput")),
+                          esc(head.get("throughput_unit")) + fps + " (work / median time)"))
         if head.get("valid") is False:
-            cards.append(card("validity", '<span style="color:var(--bad)">invalid</span>', "a node throttled"))
+            reasons = "; ".join(head.get("invalid_reasons") or []) or "see Validity"
+            cards.append(card("validity", '<span style="color:var(--bad)">invalid</span>', esc(reasons)))
     elif legacy:
         cards.append(card("pods (legacy log)", esc(legacy.get("nodes")), ""))
         cards.append(card("mean reported time", _f(legacy.get("mean_time_s"), 3, " s"), ""))
@@ -137,12 +159,16 @@ def headline_section(head: Mapping[str, Any], legacy: Mapping[str, Any] | None) 
         )
     else:
         cards.append(card("result", "no data", "no measured run"))
+    for what in head.get("not_timed") or []:
+        cards.append(card("not a timing", '<span style="color:var(--warn)">resumed</span>', esc(what)))
     return f'<section><h2>Headline</h2><div class="cards">{"".join(cards)}</div></section>'
 
 
-def warnings_section(notes: Sequence[str]) -> str:
+def warnings_section(notes: Sequence[str], checks: Sequence[str] = ()) -> str:
     if not notes:
-        return '<section><h2>Validity</h2><div class="box ok">No validity warnings: no throttling, no oversubscription, no outliers, spread within 10 %.</div></section>'
+        checked = "".join(f"<li>{esc(c)}</li>" for c in checks)
+        return ('<section><h2>Validity</h2><div class="box ok"><strong>No validity warnings.</strong> '
+                f"What was checked:<ul>{checked}</ul></div></section>")
     items = "".join(f"<li>{esc(n)}</li>" for n in notes)
     return f'<section><h2>Validity</h2><div class="box warn"><strong>Check before trusting the figures:</strong><ul>{items}</ul></div></section>'
 
@@ -190,12 +216,37 @@ def legacy_section(legacy: Mapping[str, Any] | None) -> str:
     )
 
 
+def amdahl_paragraph(amdahl: Mapping[str, Any] | None) -> str:
+    """The Amdahl fit in words; a fit through as many points as parameters is called exact, with no R²."""
+    if not amdahl:
+        return ""
+    points = len(amdahl.get("points") or [])
+    through = f"through {points} points" + (" (exact: two parameters, two points, so no fit quality)"
+                                              if 0 < points <= 2 else "")
+    if model.amdahl_meaningful(amdahl):
+        s_max = _num(amdahl.get("s_max"))
+        f = _num(amdahl.get("serial_fraction"))
+        return (
+            f"<p>Amdahl fit (strong) {through}: T(N) = {_f(amdahl.get('a'), 4)} s + {_f(amdahl.get('b'), 4)} s / N; "
+            f"serial fraction f = {_pct(f) if f is not None and f >= 0.01 else _f(f, 3)}; "
+            f"speed-up limit 1/f = {_f(s_max, 3, '×') if s_max is not None else 'none (f = 0)'}"
+            + (f"; R² = {_f(amdahl.get('r_squared'), 4)}" if _num(amdahl.get("r_squared")) is not None else "")
+            + ".</p>"
+        )
+    return (
+        "<p>Amdahl fit (strong): the time does not fall with N "
+        f"(T(N) = {_f(amdahl.get('a'), 4)} s + {_f(amdahl.get('b'), 4)} s / N), so no serial fraction or "
+        "speed-up limit can be read from it; make the work larger (more samples) so that it dominates "
+        "the start-up overhead.</p>"
+    )
+
+
 def scaling_table(mode: str, rows: Sequence[Mapping[str, Any]], unit: str, fps: Mapping[int, float | None] | None) -> str:
     weak = mode == "weak"
     headers = [
         "N", "runs", "median T, s", "MAD, s", "min, s", "max, s", "T_span, s",
         "scaled speed-up" if weak else "speed-up", "95% CI", "weak eff." if weak else "efficiency",
-        "Karp–Flatt e", "load balance", "overhead", f"throughput, {esc(unit)}",
+        "Karp–Flatt e", "load balance (per worker)", "overhead", f"throughput, {esc(unit)} (work / median T)",
     ]
     if fps is not None:
         headers.append("fps")
@@ -210,6 +261,9 @@ def scaling_table(mode: str, rows: Sequence[Mapping[str, Any]], unit: str, fps: 
             notes.append("oversubscribed")
         if r.get("outliers"):
             notes.append(f"{r['outliers']} outlier(s)")
+        if r.get("resumed_runs"):
+            notes.append(f"{r['resumed_runs']} resumed run(s) left out: not a timing")
+        notes += [str(reason) for reason in r.get("invalid_reasons") or []]
         cells = [
             esc(r.get("workers")), esc(r.get("runs")), _f(r.get("t_median_s"), 4), _f(r.get("t_mad_s"), 3),
             _f(r.get("t_min_s"), 4), _f(r.get("t_max_s"), 4), _f(r.get("t_span_median_s"), 4),
@@ -218,14 +272,19 @@ def scaling_table(mode: str, rows: Sequence[Mapping[str, Any]], unit: str, fps: 
         ]
         if fps is not None:
             cells.append(_f(fps.get(int(r.get("workers") or 0)), 4))
-        cells += [_pct(r.get("cv")), esc(r.get("valid")), esc(", ".join(notes)) if notes else ""]
+        # a point with no timed run vouches for nothing: its validity is not "yes"
+        valid = esc(r.get("valid")) if int(r.get("runs") or 0) > 0 else "–"
+        cells += [_pct(r.get("cv")), valid, esc("; ".join(notes)) if notes else ""]
         body.append(cells)
         classes.append("flag" if (not r.get("valid", True) or r.get("oversubscribed")) else "")
     reference = next((r.get("speedup_reference") for r in rows if r.get("speedup_reference")), None)
     ref_line = f"<p>T(1): {esc(reference)}.</p>" if reference else ""
-    if mode in model.SCALED_MODES and not reference:
+    if mode in model.SCALED_MODES and not reference and not any(_num(r.get("t_median_s")) is not None for r in rows):
+        ref_line = "<p><strong>No timed run</strong>: nothing at this scaling to compare with T(1); see Validity.</p>"
+    elif mode in model.SCALED_MODES and not reference:
         ref_line = "<p><strong>No T(1) reference</strong>: no run at N=1" + (" and no baseline" if mode == "strong" else "") + ", so speed-up and efficiency are empty.</p>"
-    return f"<h3>{esc(mode)} scaling</h3>{ref_line}" + table(headers, body, left=0, row_classes=classes)
+    return f"<h3>{esc(mode)} scaling</h3>{ref_line}" + table(headers, body, left=0, row_classes=classes,
+                                                              wrap=[len(headers) - 1])
 
 
 def runs_table(runs: Sequence[Mapping[str, Any]], outliers: Sequence[str]) -> str:
@@ -279,28 +338,30 @@ def environment_section(context: Mapping[str, Any]) -> str:
     nodes = [n for n in context.get("nodes") or [] if isinstance(n, Mapping)]
     parts = ["<section><h2>Environment</h2>"]
     if nodes:
+        # before → after in one cell each, prose columns wrap: the table fits the page, no sideways scroll
         headers = ["node"] + [label for _, label in NODE_FIELDS] + [
-            "temp. before, °C", "temp. after, °C", "throttle before", "throttle after", "versions"]
+            "temperature, °C (before → after)", "throttling, vcgencmd (before → after)", "versions"]
         body = []
         for node in nodes:
             cells = [esc(node.get("hostname") or node.get("name"))]
             for key, _label in NODE_FIELDS:
                 cells.append(_memory(node) if key == "memory" else esc(node.get(key) if node.get(key) is not None else model.node_value(node, key, "before")))
+            temps, throttles = [], []
             for when in ("before", "after"):
                 temp = model.node_value(node, "temperature_c", when)
-                if temp is None and when == "before":
-                    temp = node.get("temperature_c")
-                cells.append(_f(temp, 3))
-            for when in ("before", "after"):
                 value = model.node_value(node, "throttled", when)
-                if value is None and when == "before":
-                    value = node.get("throttled")
-                cells.append(_throttle_text(value))
+                if when == "before":
+                    temp = node.get("temperature_c") if temp is None else temp
+                    value = node.get("throttled") if value is None else value
+                temps.append(_f(temp, 3))
+                throttles.append(_throttle_text(value))
+            cells.append(" → ".join(temps))
+            cells.append(" → ".join(throttles) if any(t != "n/a" for t in throttles) else "no reading")
             versions = node.get("versions")
             cells.append(esc("; ".join(f"{k}: {v}" for k, v in sorted(versions.items())))
                          if isinstance(versions, Mapping) and versions else "–")
             body.append(cells)
-        parts.append(table(headers, body, left=len(NODE_FIELDS) + 1))
+        parts.append(table(headers, body, left=len(NODE_FIELDS) + 1, wrap=[len(headers) - 2, len(headers) - 1]))
     else:
         parts.append("<p>No per-node context was collected.</p>")
     tools = context.get("tools")
@@ -400,7 +461,7 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
     ]
     if workload == "transcode" or extra.get("verification") is not None:
         parts.append(verification_section(extra.get("verification")))
-    parts.append(warnings_section(notes))
+    parts.append(warnings_section(notes, model.checks_without_warning(runs, summary, context)))
     parts.append(legacy_section(legacy))
 
     modes = model.scaled_modes(summary)
@@ -415,27 +476,12 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
                 if all(v is None for v in fps.values()):
                     fps = None
             parts.append(scaling_table(mode, rows, info["throughput_unit"], fps))
-        if amdahl and model.amdahl_meaningful(amdahl):
-            s_max = _num(amdahl.get("s_max"))
-            f = _num(amdahl.get("serial_fraction"))
-            parts.append(
-                f"<p>Amdahl fit (strong): T(N) = {_f(amdahl.get('a'), 4)} s + {_f(amdahl.get('b'), 4)} s / N; "
-                f"serial fraction f = {_pct(f) if f is not None and f >= 0.01 else _f(f, 3)}; "
-                f"speed-up limit 1/f = {_f(s_max, 3, '×') if s_max is not None else 'none (f = 0)'}"
-                + (f"; R² = {_f(amdahl.get('r_squared'), 4)}" if _num(amdahl.get("r_squared")) is not None else "")
-                + ".</p>"
-            )
-        elif amdahl:
-            parts.append(
-                "<p>Amdahl fit (strong): the time does not fall with N "
-                f"(T(N) = {_f(amdahl.get('a'), 4)} s + {_f(amdahl.get('b'), 4)} s / N), so no serial fraction or "
-                "speed-up limit can be read from it; make the work larger (more samples) so that it dominates "
-                "the start-up overhead.</p>"
-            )
+        parts.append(amdahl_paragraph(amdahl))
         if valid_only:
             parts.append(
-                "<h3>The same figures without the invalid (throttled) runs</h3>"
-                "<p>Some runs were marked invalid; the tables above count them, these leave them out.</p>"
+                "<h3>The same figures without the invalid runs</h3>"
+                "<p>Some timed runs were marked invalid (see Validity for why); the tables above count them, "
+                "these leave them out.</p>"
             )
             for mode in modes:
                 rows = model.rows_for(valid_only.get("summary") or [], mode)
@@ -450,12 +496,16 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
                               "Median time per worker count on log-log axes; the dashed line is perfect scaling from T(1); "
                               "hollow points are invalid or oversubscribed."
                               if not weak else "Median time per worker count; with weak scaling perfect is a flat line."))
+        rows = model.rows_for(summary, mode)
         figures.append(figure(charts.speedup_chart(mode, summary),
-                              "Bars are 95 % bootstrap intervals; hollow points are invalid or oversubscribed."))
+                              ("Bars are 95 % bootstrap intervals; " if charts.has_intervals(rows) else
+                               "No intervals: each point needs at least 2 runs, and so does T(1); ")
+                              + "hollow points are invalid or oversubscribed."))
         figures.append(figure(charts.efficiency_chart(mode, summary), "Efficiency falls as overhead grows with N."))
     run = model.timeline_run(runs, summary)
     if run is not None:
-        figures.append(figure(charts.timeline_chart(run), "Each bar is one worker's compute interval (its RESULT timestamps)."))
+        figures.append(figure(charts.timeline_chart(run), "Each lane is one worker (a slot that runs one item at a "
+                              "time); each bar is one item it ran, between its RESULT timestamps."))
         figures.append(figure(charts.k3s_phase_chart(run), "Per-pod makespan split from Kubernetes status timestamps."))
     phases = extra.get("phases")
     if isinstance(phases, Mapping):

@@ -114,8 +114,8 @@ def _num(value: Any) -> float | None:
 
 
 def measured_runs(runs: Sequence[Run]) -> list[Run]:
-    """Runs that count (as in metrics): not the warm-up, and with a recorded time."""
-    return [r for r in runs if not r.get("warmup", False) and r.get("t_e2e_s") is not None]
+    """Runs that count, as metrics counts them: not the warm-up, with a recorded time, not resumed."""
+    return metrics.timed_runs(runs)
 
 
 def rows_for(summary: Sequence[Row], mode: str) -> list[Row]:
@@ -158,6 +158,35 @@ def best_row(summary: Sequence[Row]) -> Row | None:
     return None
 
 
+def reference_was_fastest(best: Row | None, summary: Sequence[Row]) -> Row | None:
+    """The T(1) row when no strong point with N > 1 beat it (speed-up at most 1), else None:
+    then the headline's best point is N=1, not the least slow of the others."""
+    if best is None or best.get("mode") != "strong" or int(best.get("workers") or 0) <= 1:
+        return None
+    speedup = _num(best.get("speedup"))
+    if speedup is None or speedup > 1:
+        return None
+    return reference_row(summary, "strong")
+
+
+def not_timed(summary: Sequence[Row]) -> list[str]:
+    """Scaled points that ran but have no timing (every run resumed earlier work), in words."""
+    return [
+        f"{r.get('mode')} N={r.get('workers')} not timed: {_plural(int(r.get('resumed_runs') or 0), 'run')} "
+        "resumed an earlier run's work"
+        for r in summary
+        if r.get("mode") in SCALED_MODES and int(r.get("resumed_runs") or 0) > 0 and _num(r.get("t_median_s")) is None
+    ]
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _scaled_figures(row: Row) -> dict[str, Any]:
+    return {key: row.get(key) for key in ("workers", "speedup", "efficiency", "t_median_s", "valid")}
+
+
 def headline(
     workload: str, analysis: Mapping[str, Any], extra: Mapping[str, Any], path: str, runs: Sequence[Run] = ()
 ) -> dict[str, Any]:
@@ -178,11 +207,31 @@ def headline(
         "t_best_s": None,
         "throughput": None,
         "throughput_unit": info["throughput_unit"],
+        "throughput_basis": "work / median time",
         "valid": None,
+        "invalid_reasons": [],
+        "not_timed": not_timed(summary),
         "path": path,
     }
     legacy = extra.get("legacy") if isinstance(extra.get("legacy"), Mapping) else None
-    if best is not None:
+    reference = reference_was_fastest(best, summary)
+    if best is not None and reference is not None:
+        # No N > 1 beat T(1): the best point is N=1; the least slow N > 1 is shown beside it.
+        head.update(
+            mode="strong",
+            best_workers=reference.get("workers"),
+            t1_s=reference.get("t_median_s"),
+            t1_reference=best.get("speedup_reference"),
+            t_best_s=reference.get("t_median_s"),
+            throughput=reference.get("throughput"),
+            valid=reference.get("valid"),
+            invalid_reasons=list(reference.get("invalid_reasons") or []),
+            reference_fastest=True,
+            best_scaled=_scaled_figures(best),
+        )
+        if workload == "transcode":
+            head["fps"] = frames_per_second(runs, str(reference.get("mode")), int(reference.get("workers") or 0))
+    elif best is not None:
         mode = str(best.get("mode"))
         ref = reference_row(summary, mode) if mode in SCALED_MODES else None
         head.update(
@@ -197,6 +246,7 @@ def headline(
             t_best_s=best.get("t_median_s"),
             throughput=best.get("throughput"),
             valid=best.get("valid"),
+            invalid_reasons=list(best.get("invalid_reasons") or []),
         )
         if workload == "transcode":
             head["fps"] = frames_per_second(runs, mode, int(best.get("workers") or 0))
@@ -220,10 +270,21 @@ def headline_text(head: Mapping[str, Any], legacy: Mapping[str, Any] | None = No
             )
         else:
             parts.append("no measured point")
+        parts += list(head.get("not_timed") or [])
         return " — ".join(parts)
     mode, n = head.get("mode"), head.get("best_workers")
     speedup = _num(head.get("speedup"))
-    if speedup is not None:
+    scaled = head.get("best_scaled") if isinstance(head.get("best_scaled"), Mapping) else None
+    if head.get("reference_fastest") and scaled is not None:
+        text = (f"{mode}: no speed-up, N={n} was fastest (T(1) = {fmt_num(_num(head.get('t1_s')) or math.nan)} s, "
+                f"{head.get('t1_reference')}); the best N>1, N={scaled.get('workers')}, took "
+                f"{fmt_num(_num(scaled.get('t_median_s')) or math.nan)} s: speed-up "
+                f"{fmt_num(_num(scaled.get('speedup')) or math.nan)}×")
+        eff = _num(scaled.get("efficiency"))
+        if eff is not None:
+            text += f", efficiency {eff:.0%}"
+        text += " (adding workers did not help)"
+    elif speedup is not None:
         label = "scaled speed-up" if mode == "weak" else "speed-up"
         text = f"{mode}: best N={n}, {label} {fmt_num(speedup)}×"
         low, high = _num(head.get("speedup_ci_low")), _num(head.get("speedup_ci_high"))
@@ -236,15 +297,19 @@ def headline_text(head: Mapping[str, Any], legacy: Mapping[str, Any] | None = No
             text += " (slower than T(1): adding workers did not help)"
         if _num(head.get("t1_s")) is not None:
             text += f"; T(1) = {fmt_num(head['t1_s'])} s ({head.get('t1_reference')})"
+    elif head.get("not_timed"):
+        text = f"{mode} N={n}: {fmt_num(_num(head.get('t_best_s')) or math.nan)} s; no speed-up"
     else:
         text = f"{mode}: fastest N={n} at {fmt_num(_num(head.get('t_best_s')) or math.nan)} s; no speed-up (no T(1))"
     parts.append(text)
+    parts += list(head.get("not_timed") or [])
     tput = _num(head.get("throughput"))
     if tput is not None:
         fps = _num(head.get("fps"))
-        parts.append(f"throughput {fmt_num(tput)} {head.get('throughput_unit')}" + (f", {fmt_num(fps)} fps" if fps else ""))
+        parts.append(f"throughput {fmt_num(tput)} {head.get('throughput_unit')}" + (f", {fmt_num(fps)} fps" if fps else "")
+                     + f" at N={n} (work / median time)")
     if head.get("valid") is False:
-        parts.append("INVALID point (throttled)")
+        parts.append("INVALID point (" + ("; ".join(head.get("invalid_reasons") or []) or "see the validity notes") + ")")
     if "verified" in head:
         parts.append("output verified" if head["verified"] else "output FAILED verification")
     return " — ".join(parts)
@@ -308,10 +373,10 @@ def pi_accuracy(runs: Sequence[Run]) -> dict[str, Any] | None:
 
 
 def frames_per_second(runs: Sequence[Run], mode: str, workers: int) -> float | None:
-    """Transcode: output frames over total time at one point (metrics.throughput, work = frames)."""
-    frames = 0.0
-    time = 0.0
-    found = False
+    """Transcode: output frames over the point's median time (metrics.point_throughput, work = frames),
+    the same median T(N) the table shows."""
+    frames: list[float] = []
+    times: list[float] = []
     for run in measured_runs(runs):
         if run.get("mode") != mode or int(run.get("workers") or 0) != workers:
             continue
@@ -319,10 +384,9 @@ def frames_per_second(runs: Sequence[Run], mode: str, workers: int) -> float | N
         counts = [_num(r.get("frames_out")) for r in run.get("results") or []]
         if t is None or not counts or any(c is None for c in counts):
             continue
-        frames += sum(c for c in counts if c is not None)
-        time += t
-        found = True
-    return metrics.throughput(frames, time) if found and time > 0 else None
+        frames.append(sum(c for c in counts if c is not None))
+        times.append(t)
+    return metrics.point_throughput(frames, times)
 
 
 def node_value(node: Mapping[str, Any], key: str, when: str | None = None) -> Any:
@@ -394,7 +458,7 @@ def validity_notes(
             f"keep {variable} at or below the cores, or add nodes."
         )
     for mode in scaled_modes(summary):
-        rows = rows_for(summary, mode)
+        rows = [r for r in rows_for(summary, mode) if _num(r.get("t_median_s")) is not None]  # timed points only
         if rows and all(_num(r.get("speedup")) is None for r in rows):
             notes.append(
                 f"No {mode} speed-up: the runs have no N=1 reference"
@@ -412,3 +476,38 @@ def validity_notes(
     if isinstance(verification, Mapping) and verification.get("passed") is False:
         notes.append("The transcoded output FAILED verification against the source: do not use it; see Verification.")
     return list(dict.fromkeys(notes))
+
+
+def throttle_was_read(context: Mapping[str, Any]) -> bool:
+    """Did any node give a `vcgencmd get_throttled` reading (before, after or flat)?"""
+    for node in context.get("nodes") or []:
+        if isinstance(node, Mapping) and any(node_value(node, "throttled", when) is not None
+                                             for when in ("before", "after", None)):
+            return True
+    return False
+
+
+def checks_without_warning(runs: Sequence[Run], summary: Sequence[Row], context: Mapping[str, Any]) -> list[str]:
+    """What the report checked and found clean, each only as far as the data can say it:
+    throttling only where vcgencmd gave a reading, outliers only with 3 runs at a point,
+    spread only with 2 (a point that ran once has no spread)."""
+    checks = []
+    if throttle_was_read(context):
+        checks.append("no node throttled (vcgencmd get_throttled before and after)")
+    else:
+        checks.append("throttling not checked: no node gave a vcgencmd get_throttled reading (not a Raspberry Pi?)")
+    if not any(r.get("oversubscribed") for r in runs):
+        checks.append("no point ran more workers than cores")
+    timed = [r for r in summary if int(r.get("runs") or 0) > 0 and r.get("mode") != "legacy"]
+    once = [r for r in timed if int(r.get("runs") or 0) < 2]
+    if timed and not once:
+        checks.append("spread within 10 % at every point (coefficient of variation of the repeated runs)")
+    elif once:
+        names = ", ".join(f"{r.get('mode')} N={r.get('workers')}" for r in once)
+        checks.append(f"spread unknown: {names} ran once, so nothing says how much the time varies; "
+                      "run more repetitions to know")
+    if timed and all(int(r.get("runs") or 0) >= 3 for r in timed):
+        checks.append("no outliers (modified z-score)")
+    elif timed:
+        checks.append("outliers not checked where a point has fewer than 3 runs")
+    return checks
