@@ -107,6 +107,7 @@ from ansible.module_utils.labkit.backends.k3s import (
     run_indexed_job,
 )
 from ansible.module_utils.labkit.runs import PlannedRun, run_record
+from ansible.module_utils.labkit.text import plural
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
@@ -148,7 +149,7 @@ def main() -> None:
         record = run_record(planned, None, [], ["check mode: the Job was not created"])
         module.exit_json(changed=True, run=record.to_dict(),
                          job={"name": name, "namespace": p["namespace"], "state": None, "deleted": False},
-                         lab_progress=f"{label}: would run Job {name} ({completions} pods) in {p['namespace']}")
+                         lab_progress=f"{label}: would run Job {name} ({plural(completions, 'pod')}) in {p['namespace']}")
     try:
         # kubernetes.core's client: the same connection options and environment (K8S_AUTH_*) as
         # its own modules. It asks the server for its version: an unreachable one fails here.

@@ -45,6 +45,15 @@ options:
     description: How to get numpy there, as that refusal suggests it.
     type: str
     default: run ./lab setup
+  reports_dir:
+    description: Where the report will be written. When given, the result carries
+      C(lab_partial_report), which the lab's stdout callback (labkit_progress) uses to write
+      a report marked partial from the runs already measured if the play is interrupted (Ctrl-C).
+    type: path
+  backend:
+    description: The backend that will run the plan, as that partial report names it.
+    type: str
+    default: local
 author: Pi cluster lab
 """
 
@@ -66,6 +75,11 @@ runs:
   description: The planned runs in execution order, each with C(commands).
   type: list
   returned: success
+lab_partial_report:
+  description: workload, backend, reports_dir, parameters and planned (the number of runs), when
+    I(reports_dir) is given.
+  type: dict
+  returned: success
 lab_progress:
   description: One line summarising the plan.
   type: str
@@ -78,6 +92,7 @@ import subprocess
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labkit.params import ParameterError
 from ansible.module_utils.labkit.pi_plan import CONTROLLER_NUMPY_FIX, CONTROLLER_PYTHON, plan
+from ansible.module_utils.labkit.text import plural
 
 
 def numpy_importable(python: str) -> bool:
@@ -96,6 +111,8 @@ def main() -> None:
             "numpy_available": {"type": "bool"},
             "numpy_where": {"type": "str", "default": CONTROLLER_PYTHON},
             "numpy_fix": {"type": "str", "default": CONTROLLER_NUMPY_FIX},
+            "reports_dir": {"type": "path"},
+            "backend": {"type": "str", "default": "local"},
         },
         supports_check_mode=True,
     )
@@ -110,8 +127,11 @@ def main() -> None:
         module.fail_json(msg=f"Invalid parameter: {err}")
     params = result["parameters"]
     runs = result["runs"]
-    progress = (f"plan: {len(runs)} runs ({', '.join(params['modes'])} scaling, N in {params['workers']}, "
-                f"{params['repetitions']} repetitions, kernel {params['kernel']}, {cores} cores)")
+    progress = (f"plan: {plural(len(runs), 'run')} ({', '.join(params['modes'])} scaling, N in {params['workers']}, "
+                f"{plural(params['repetitions'], 'repetition')}, kernel {params['kernel']}, {plural(cores, 'core')})")
+    if p["reports_dir"]:
+        result["lab_partial_report"] = {"workload": "pi", "backend": p["backend"], "reports_dir": p["reports_dir"],
+                                        "parameters": params, "planned": len(runs)}
     module.exit_json(changed=False, lab_progress=progress, **result)
 
 

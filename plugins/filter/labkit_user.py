@@ -1,0 +1,64 @@
+"""Filters over what the user typed: file names and variable names.
+
+  path | lab_user_path                  -> the file the user named, absolute: ~ expanded and a relative
+                                           name taken from the directory ansible-playbook was started in
+                                           (not the repository: `./lab play` no longer changes directory)
+  names | lab_unknown_variables(role_path) -> '' or one sentence naming every variable in the role's
+                                           namespace (<role>_*) that its meta/argument_specs.yml does not
+                                           declare, each with the closest declared name
+  count | lab_plural('run')              -> '1 run', '2 runs' (labkit.text.plural)
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from labkit_path import MODULE_UTILS  # noqa: E402,F401  (puts the core on sys.path)
+
+from labkit.params import resolve_user_path, unknown_variables, unknown_variables_message  # noqa: E402
+from labkit.text import plural  # noqa: E402
+
+
+def command_dir() -> str:
+    """The directory ansible-playbook was started in: $PWD when it names the process's working
+    directory (it keeps a symlinked name as the user typed it), else the working directory."""
+    cwd = os.getcwd()
+    pwd = os.environ.get("PWD", "")
+    try:
+        if pwd and os.path.isabs(pwd) and os.path.samefile(pwd, cwd):
+            return pwd
+    except OSError:
+        pass
+    return cwd
+
+
+def lab_user_path(path: Any) -> str:
+    return resolve_user_path(path, command_dir())
+
+
+def declared_options(role_path: str) -> list[str]:
+    """The options of a role's `main` entry point: its one list of variables (meta/argument_specs.yml)."""
+    with open(os.path.join(role_path, "meta", "argument_specs.yml"), encoding="utf-8") as handle:
+        specs = yaml.safe_load(handle) or {}
+    return list((((specs.get("argument_specs") or {}).get("main") or {}).get("options") or {}))
+
+
+def lab_plural(count: Any, noun: str, many: str | None = None) -> str:
+    return plural(int(count), noun, many)
+
+
+def lab_unknown_variables(names: Iterable[str], role_path: str) -> str:
+    role = os.path.basename(os.path.normpath(role_path))
+    prefix = f"{role}_"
+    where = f"roles/{role}/meta/argument_specs.yml"
+    return unknown_variables_message(unknown_variables(names or [], declared_options(role_path), prefix), prefix, where)
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"lab_user_path": lab_user_path, "lab_unknown_variables": lab_unknown_variables, "lab_plural": lab_plural}
