@@ -45,7 +45,8 @@ import shutil
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.labkit.environment import node_context, parse_throttled
+from ansible.module_utils.labkit.environment import node_context, parse_throttled, version_from_line
+from ansible.module_utils.labkit.text import plural
 
 COMMAND_TIMEOUT = 20
 
@@ -73,19 +74,15 @@ def main() -> None:
         module.fail_json(msg=f"root {root!r} is not a directory")
     node = node_context(root)
     node["throttled"] = parse_throttled(first_line(["vcgencmd", "get_throttled"]))
-    versions = {"python": platform.python_version()}
-    ffmpeg = first_line(["ffmpeg", "-version"])
-    if ffmpeg:
-        # "ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 the FFmpeg developers"
-        versions["ffmpeg"] = ffmpeg.split(" Copyright")[0]
-    k3s = first_line(["k3s", "--version"])
-    if k3s:
-        versions["k3s"] = k3s
-    node["versions"] = versions
-    # "k3s version v1.31.4+k3s1 (abcdef)" -> "v1.31.4+k3s1"
-    node["k3s_version"] = next((w for w in (k3s or "").split() if w.startswith("v")), None)
+    # Versions, never paths or whole banner lines (labkit.environment.version_from_line).
+    versions = {"python": platform.python_version(),
+                "ffmpeg": version_from_line(first_line(["ffmpeg", "-version"])),
+                "k3s": version_from_line(first_line(["k3s", "--version"]))}
+    node["versions"] = {tool: version for tool, version in versions.items() if version}
+    node["k3s_version"] = versions["k3s"]
     temperature = node.get("temperature_c")
-    progress = f"node {node.get('hostname')}: {node.get('model') or 'unknown model'}, {node.get('cores')} cores"
+    progress = f"node {node.get('hostname')}: {node.get('model') or 'unknown model'}, "
+    progress += plural(node["cores"], "core") if isinstance(node.get("cores"), int) else "unknown cores"
     if temperature is not None:
         progress += f", {temperature} °C"
     if node["throttled"] and node["throttled"].get("throttled_now"):

@@ -144,3 +144,17 @@ def test_parse_throttled_rejects_garbage(text: str | None) -> None:
 def test_live_root_does_not_raise() -> None:
     context = env.node_context()
     assert context["hostname"] and context["cores"] and context["cores"] >= 1
+
+
+@pytest.mark.parametrize("line,version", [
+    ("ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 the FFmpeg developers", "5.1.6-0+deb12u1"),
+    ("k3s version v1.31.4+k3s1 (abcdef12)", "v1.31.4+k3s1"),
+    ("Python 3.11.2", "3.11.2"),
+    # Never a path, never the banner line itself.
+    ("/work/main/.venv/bin/python", None),
+    ("ffmpeg version N-112345-gdeadbeef Copyright", "N-112345-gdeadbeef"),
+    ("", None),
+    (None, None),
+])
+def test_tool_versions_are_versions_not_paths_or_banners(line: str | None, version: str | None) -> None:
+    assert env.version_from_line(line) == version

@@ -149,6 +149,24 @@ def read_hostname(root: str = "/") -> str | None:
     return None
 
 
+_VERSION_WORD = re.compile(r"^v?\d+(\.\d+)*\S*$")
+
+
+def version_from_line(line: str | None) -> str | None:
+    """The version in a tool's first `--version` line, never the line or a path:
+    "ffmpeg version 5.1.6-0+deb12u1 Copyright …" -> "5.1.6-0+deb12u1",
+    "k3s version v1.31.4+k3s1 (abcdef)" -> "v1.31.4+k3s1", "Python 3.11.2" -> "3.11.2".
+    None when the line names no version."""
+    if not line:
+        return None
+    words = line.split()
+    if "version" in words:  # "<tool> version <x>": the word after it
+        after = words[words.index("version") + 1:]
+        if after and "/" not in after[0]:
+            return after[0]  # also a git build's "N-112345-gdeadbeef"
+    return next((word for word in words if _VERSION_WORD.match(word) and "/" not in word), None)
+
+
 def node_context(root: str = "/") -> dict[str, Any]:
     """The environment of the node whose filesystem is at root (None for anything not found)."""
     real = os.path.abspath(root) == "/"
