@@ -61,6 +61,10 @@ options:
     description: Audio bitrate, e.g. 128k.
     type: str
     required: true
+  streams:
+    description: Which audio and subtitle streams to keep (C(all), or e.g. C(video,audio:0,subtitle)).
+    type: str
+    required: true
   baseline:
     description: Also time one plain ffmpeg encode of the whole file.
     type: raw
@@ -154,7 +158,7 @@ OPTIONS = {
     **{name: {"type": "raw", "required": True}
        for name in ("video", "segment_seconds", "workers", "retries", "crf", "baseline")},
     **{name: {"type": "str", "required": True}
-       for name in ("output", "video_codec", "preset", "audio_codec", "audio_bitrate", "ffprobe")},
+       for name in ("output", "video_codec", "preset", "audio_codec", "audio_bitrate", "streams", "ffprobe")},
     "work_dir": {"type": "path", "required": True},
     "cwd": {"type": "path"},
 }

@@ -110,3 +110,15 @@ def test_concat_list_is_in_numeric_order_with_exact_durations() -> None:
     assert lines[0] == "ffconcat version 1.0"
     assert lines[1] == "file 'seg_0000.mp4'" and lines[2] == "duration 0.400000"
     assert lines[-2] == "file 'seg_0002.mp4'"
+
+
+def test_a_clip_trimmed_by_an_edit_list_plans_only_the_frames_a_player_shows() -> None:
+    """`ffmpeg -ss 0.3 -i in.mp4 -c copy`: the GOP's first 9 frames are kept but hidden."""
+    pk = [Packet(pts=t - 9, dts=None, duration=1, key=t % 15 == 0, shown=t >= 9) for t in range(45)]
+    segs = plan.plan_segments(pk, TB, segment_seconds=0.5)
+    assert sum(s.frames for s in segs) == 36  # 45 stored, 36 shown
+    assert [s.start_pts for s in segs] == [0, 21]  # the first shown frame, then a shown keyframe
+    assert [s.frames for s in segs] == [21, 15]
+    # segment 0's chunk still starts at the hidden keyframe: the worker skips 9 frames' time into it
+    assert segs[0].chunk_packets == 30 and segs[0].lead_s == pytest.approx(9 / 30)
+    assert segs[1].lead_s == 0.0

@@ -8,8 +8,9 @@ import pytest
 
 from labkit.backends import WorkFailed
 from labkit.transcode import finish, plan, planfile, segments
-from labkit.transcode.planfile import AudioInfo, Encoding, TranscodePlan, VideoInfo
+from labkit.transcode.planfile import AudioTrack, Encoding, SubtitleTrack, TranscodePlan, VideoInfo
 from labkit.transcode.probe import Packet
+from labkit.transcode.streams import StreamFacts
 
 TB = Fraction(1, 30)
 
@@ -20,11 +21,16 @@ def a_plan(tmp_path, audio: bool = True) -> TranscodePlan:
     return TranscodePlan(
         run_stamp="20260101-000000", run_id="transcode-20260101-000000-strong-n2-r1", t0_monotonic=1.0,
         probe_s=0.25, source="/videos/a b'$(x).mp4", work=str(tmp_path), output=str(tmp_path / "out.mp4"),
-        output_format="mp4", encoding=Encoding(10.0, "libx264", "veryfast", "28", "aac", "128k"),
+        output_format="mp4", encoding=Encoding(10.0, "libx264", "veryfast", "28", "aac", "128k", "all"),
         retries=2, baseline=True, requested_workers=4, workers=2, cores=2, threads_per_worker=1,
         video=VideoInfo(index=0, codec="h264", width=320, height=240, time_base="1/30", frame_rate="30/1",
-                        frames=30, duration_s=1.0, frame_s=1 / 30, keyframes=5, tolerance_s=1 / 60),
-        audio=AudioInfo(index=1, codec="aac", duration_s=1.0, streams=1) if audio else None,
+                        frames=30, duration_s=1.0, start_s=0.0, frame_s=1 / 30, keyframes=5, tolerance_s=1 / 60),
+        audio=[AudioTrack(index=1, codec="aac", duration_s=1.0, offset_s=0.5, file="audio_0.mka")] if audio else [],
+        subtitles=[SubtitleTrack(index=2, codec="subrip", output_codec="mov_text")] if audio else [],
+        source_start_s=0.0,
+        source_streams=[StreamFacts(index=0, kind="video", codec="h264", language=None, packets=30, start_s=0.0,
+                                    duration_s=1.0, rotation=90.0, side_data=("Display Matrix",),
+                                    colours={"color_primaries": "bt709"})],
         cuts=[12, 18, 24], cut_times=[0.38, 0.58, 0.78], chunks={0: [0, 1], 1: [1, 2, 3], 2: [3]},
         segments=segs,
     )
@@ -48,7 +54,7 @@ def test_parameters_are_the_validated_values_with_the_slots_used(tmp_path) -> No
     params = a_plan(tmp_path).parameters
     assert params["workers"] == 2 and params["output"].endswith("out.mp4") and params["crf"] == "28"
     assert set(params) == {"video", "segment_seconds", "workers", "retries", "video_codec", "preset", "crf",
-                           "audio_codec", "audio_bitrate", "baseline", "output"}
+                           "audio_codec", "audio_bitrate", "streams", "baseline", "output"}
 
 
 def test_a_segment_item_names_every_value_and_its_files(tmp_path) -> None:

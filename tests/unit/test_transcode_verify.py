@@ -1,45 +1,83 @@
-"""Output-against-source rules."""
+"""Output-against-source rules, over measured streams."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from labkit.transcode import verify
+from labkit.transcode.streams import StreamFacts
 
 FRAME = 1 / 30
+VIDEO = StreamFacts(index=0, kind="video", codec="h264", language=None, packets=3600, start_s=0.0,
+                    duration_s=120.0, rotation=None, side_data=(), colours={"color_primaries": "bt709"})
+AUDIO = StreamFacts(index=1, kind="audio", codec="aac", language="eng", packets=5625, start_s=0.478,
+                    duration_s=119.5)
+SUBS = StreamFacts(index=2, kind="subtitle", codec="subrip", language="fra", packets=12, start_s=3.0,
+                   duration_s=100.0)
+SOURCE = [VIDEO, AUDIO, SUBS]
 
 
-def check(**kw):
-    base = dict(frames_source=3600, frames_output=3600, duration_source_s=120.0, duration_output_s=120.0,
-                frame_duration_s=FRAME, audio_source_s=120.0, audio_output_s=120.02,
-                has_audio_source=True, has_audio_output=True)
-    base.update(kw)
-    return verify.check(**base)
+def check(*output: StreamFacts) -> dict:
+    return verify.check(SOURCE, list(output) or SOURCE, FRAME)
 
 
-def test_exact_output_passes() -> None:
+def failed(result: dict) -> list[str]:
+    return [c["check"] for c in result["checks"] if not c["passed"]]
+
+
+def test_an_exact_output_passes_and_records_every_check() -> None:
     r = check()
     assert r["passed"] and r["problems"] == []
-    assert set(r) >= {"frames_source", "frames_output", "duration_source_s", "duration_output_s",
-                      "audio_source_s", "audio_output_s", "passed"}
+    assert {c["check"] for c in r["checks"]} >= {
+        "streams, in order", "video frames shown", "video duration, s", "video rotation, degrees",
+        "audio 0 duration, s", "audio 0 start - video start, s", "subtitle 0 cues", "video color primaries"}
+    assert r["frames_output"] == 3600 and r["audio_output_s"] == 119.5
+    assert [s["kind"] for s in r["streams"]["output"]] == ["video", "audio", "subtitle"]
 
 
 def test_seed_000_result_fails_one_extra_frame_and_78_ms() -> None:
-    r = check(frames_output=3601, duration_output_s=120.078, audio_output_s=120.078)
+    r = check(replace(VIDEO, packets=3601, duration_s=120.078), replace(AUDIO, duration_s=119.578), SUBS)
     assert not r["passed"]
-    text = " ".join(r["problems"])
-    assert "3601" in text and "audio duration" in text and "video duration" in text
+    assert failed(r) == ["video frames shown", "video duration, s", "audio 0 duration, s"]
+    assert "3601" in " ".join(r["problems"])
 
 
 def test_duration_within_one_frame_passes_beyond_fails() -> None:
-    assert check(duration_output_s=120.0 + FRAME * 0.99)["passed"]
-    assert not check(duration_output_s=120.0 + FRAME * 1.01)["passed"]
+    assert check(replace(VIDEO, duration_s=120.0 + FRAME * 0.99), AUDIO, SUBS)["passed"]
+    assert not check(replace(VIDEO, duration_s=120.0 + FRAME * 1.01), AUDIO, SUBS)["passed"]
 
 
-def test_audio_50_ms_rule() -> None:
-    assert check(audio_output_s=120.049)["passed"]
-    assert not check(audio_output_s=120.051)["passed"]
+def test_audio_that_lost_its_start_offset_fails_although_its_duration_is_right() -> None:
+    r = check(VIDEO, replace(AUDIO, start_s=0.0), SUBS)
+    assert failed(r) == ["audio 0 start - video start, s"]
+    # the offset is measured from the video's start, wherever the file's origin is
+    assert check(replace(VIDEO, start_s=1.4), replace(AUDIO, start_s=1.878), replace(SUBS, start_s=4.4))["passed"]
+    assert check(VIDEO, replace(AUDIO, start_s=0.478 + 0.049), SUBS)["passed"]
+
+
+def test_a_lost_rotation_or_side_data_fails() -> None:
+    source = [replace(VIDEO, rotation=90.0, side_data=("Display Matrix",))]
+    r = verify.check(source, [VIDEO], FRAME)
+    assert failed(r) == ["video rotation, degrees", "video side data"]
+    assert verify.check(source, [replace(VIDEO, rotation=-270.0, side_data=("Display Matrix",))], FRAME)["passed"]
+
+
+def test_a_changed_colour_or_aspect_ratio_fails() -> None:
+    r = check(replace(VIDEO, colours={}, sample_aspect_ratio="4:3"), AUDIO, SUBS)
+    assert failed(r) == ["video sample aspect ratio", "video color primaries"]
+
+
+def test_a_dropped_track_fails_naming_the_streams() -> None:
+    r = check(VIDEO, AUDIO)
+    assert not r["passed"] and failed(r) == ["streams, in order"]
+    assert "['video', 'audio']" in r["problems"][0]
+
+
+def test_subtitle_cues_and_language_are_compared() -> None:
+    r = check(VIDEO, AUDIO, replace(SUBS, packets=11, language="eng"))
+    assert failed(r) == ["subtitle 0 cues", "subtitle 0 language"]
 
 
 def test_no_audio_in_means_none_out() -> None:
-    ok = check(has_audio_source=False, has_audio_output=False, audio_source_s=None, audio_output_s=None)
-    assert ok["passed"] and ok["audio_source_s"] is None and ok["audio_output_s"] is None
-    assert not check(has_audio_source=False, audio_source_s=None)["passed"]
-    assert not check(has_audio_output=False, audio_output_s=None)["passed"]
+    assert verify.check([VIDEO], [VIDEO], FRAME)["passed"]
+    assert not verify.check([VIDEO], [VIDEO, AUDIO], FRAME)["passed"]
+    assert verify.check([VIDEO], [VIDEO], FRAME)["audio_source_s"] is None

@@ -14,7 +14,8 @@ from typing import Any
 
 from ..backends import tail
 from ..runs import run_record
-from . import commands, planfile, probe
+from . import commands, planfile
+from .finish import measure
 from .planfile import StepError, TranscodePlan
 
 
@@ -26,13 +27,14 @@ def baseline(work: str, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
 
 
 def _baseline(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
-    out = os.path.join(plan.work, "baseline.mp4")
+    out = os.path.join(plan.work, "baseline" + os.path.splitext(plan.output)[1])
     if os.path.exists(out):
         os.unlink(out)
     enc = plan.encoding
     cmd = commands.baseline_command(
-        ffmpeg, plan.source, plan.video.index, plan.audio.index if plan.audio else None,
-        enc.video_codec, enc.preset, enc.crf, enc.audio_codec, enc.audio_bitrate, out, "mp4",
+        ffmpeg, plan.source, plan.video.index, [track.index for track in plan.audio],
+        [(track.index, track.output_codec) for track in plan.subtitles],
+        enc.video_codec, enc.preset, enc.crf, enc.audio_codec, enc.audio_bitrate, out, plan.output_format,
     )
     t_start_ns = time.time_ns()
     t0 = time.monotonic()
@@ -41,13 +43,13 @@ def _baseline(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
     t_end_ns = time.time_ns()
     if proc.returncode != 0:
         raise StepError(f"the baseline ffmpeg failed: {tail(proc.stderr, 1)}")
-    frames_out = probe.count_packets(out, ffprobe, "v:0")
+    frames_out = measure(out, ffprobe)[0].packets  # the video comes first
     planned = plan.planned_run("baseline")
     record = {
         "schema": 1, "workload": "transcode", "run_id": planned.run_id,
         "index": 0, "count": 1, "node": platform.node(),
         "t_start_ns": t_start_ns, "t_end_ns": t_end_ns, "compute_s": round(elapsed, 6),
-        "segment": "baseline.mp4", "frames_in": plan.video.frames, "frames_out": frames_out,
+        "segment": os.path.basename(out), "frames_in": plan.video.frames, "frames_out": frames_out,
         "media_s": plan.video.duration_s, "bytes_out": os.path.getsize(out),
     }
     os.unlink(out)

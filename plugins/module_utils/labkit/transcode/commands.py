@@ -2,8 +2,10 @@
 shell ever sees a file name."""
 from __future__ import annotations
 
+import subprocess
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from typing import Optional, Sequence
 
 from .plan import Segment
 
@@ -75,11 +77,15 @@ def cut_times(cuts: Sequence[int], time_base: Fraction, tolerance: Fraction) -> 
     return [float(Fraction(c) * time_base - tolerance) for c in cuts]
 
 
-def audio_command(ffmpeg: str, source: str, audio_index: int, codec: str, bitrate: str, output: str) -> list[str]:
-    """The audio, encoded once, on its own."""
-    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-            "-i", source, "-map", f"0:{audio_index}", "-vn", "-sn", "-dn",
-            "-c:a", codec, "-b:a", bitrate, "-f", "mp4", output]
+def audio_command(ffmpeg: str, source: str, tracks: Sequence[tuple[int, str]], codec: str, bitrate: str,
+                  ) -> list[str]:
+    """Every kept audio track, encoded once, on its own, by one ffmpeg that
+    reads the source once: (source stream index, output file) pairs. Matroska
+    holds any codec and keeps each track's start time."""
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", source]
+    for index, output in tracks:
+        cmd += ["-map", f"0:{index}", "-vn", "-sn", "-dn", "-c:a", codec, "-b:a", bitrate, "-f", "matroska", output]
+    return cmd
 
 
 def concat_list(segments: Sequence[Segment]) -> str:
@@ -92,26 +98,84 @@ def concat_list(segments: Sequence[Segment]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def mux_command(ffmpeg: str, concat_file: str, audio: str | None, output: str, fmt: str) -> list[str]:
-    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-           "-f", "concat", "-safe", "0", "-i", concat_file]
-    if audio:
-        cmd += ["-i", audio, "-map", "0:v:0", "-map", "1:a:0"]
-    else:
-        cmd += ["-map", "0:v:0"]
-    return cmd + ["-c", "copy", "-f", fmt, output]
+@dataclass(frozen=True)
+class MuxInputs:
+    """What the mux puts beside the joined video, and where each stream starts.
+
+    Offsets are seconds from the video's start, as in the source (negative:
+    the stream starts before the video). No timestamp may be negative in the
+    output, so everything is shifted by the earliest negative offset."""
+
+    audio: Sequence[tuple[str, float]] = ()         # (encoded track file, offset)
+    subtitles: Sequence[tuple[int, str]] = ()       # (source stream index, "copy" or an encoder)
+    subtitle_source: str = ""                       # the source file, read for its subtitles
+    subtitle_origin_s: float = 0.0                  # source start time minus its video start
+    rotation: Optional[float] = None                # the source video's display rotation, degrees
+    rotation_option: bool = False                   # ffmpeg has -display_rotation (FFmpeg >= 6)
+
+    def shift_s(self) -> float:
+        return max([0.0] + [-offset for _, offset in self.audio])
+
+
+def has_display_rotation(ffmpeg: str) -> bool:
+    """FFmpeg >= 6 sets a stream's display matrix with -display_rotation; older ones read the `rotate` tag."""
+    proc = subprocess.run([ffmpeg, "-hide_banner", "-h", "full"], capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL)
+    return "-display_rotation" in proc.stdout
+
+
+def _offset(seconds: float) -> list[str]:
+    return ["-itsoffset", f"{seconds:.6f}"] if abs(seconds) > 1e-9 else []
+
+
+def mux_command(ffmpeg: str, concat_file: str, inputs: MuxInputs, output: str, fmt: str) -> list[str]:
+    """The joined video, every audio track at its source offset, the subtitles, the rotation.
+
+    Without -copyts ffmpeg starts every input at its own first timestamp, so
+    -itsoffset places each one: the video at `shift`, each audio track at its
+    offset + `shift`, the subtitles (read from the source, whose own origin is
+    `subtitle_origin_s` before its video) at the same distance from the video
+    as in the source."""
+    shift = inputs.shift_s()
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    if inputs.rotation is not None and inputs.rotation_option:
+        cmd += ["-display_rotation:v:0", f"{inputs.rotation:g}"]
+    cmd += _offset(shift) + ["-f", "concat", "-safe", "0", "-i", concat_file]
+    maps = ["-map", "0:v:0"]
+    for number, (path, offset) in enumerate(inputs.audio, start=1):
+        cmd += _offset(offset + shift) + ["-i", path]
+        maps += ["-map", f"{number}:a:0"]
+    codecs = ["-c", "copy"]
+    if inputs.subtitles:
+        number = len(inputs.audio) + 1
+        cmd += _offset(shift + inputs.subtitle_origin_s) + ["-i", inputs.subtitle_source]
+        for position, (index, how) in enumerate(inputs.subtitles):
+            maps += ["-map", f"{number}:{index}"]
+            codecs += [f"-c:s:{position}", how]
+    if inputs.rotation is not None and not inputs.rotation_option:
+        # FFmpeg < 6 writes the display matrix from the stream's `rotate` tag.
+        codecs += ["-metadata:s:v:0", f"rotate={inputs.rotation % 360:g}"]
+    return cmd + maps + codecs + ["-f", fmt, output]
 
 
 def baseline_command(
-    ffmpeg: str, source: str, video_index: int, audio_index: int | None,
+    ffmpeg: str, source: str, video_index: int, audio: Sequence[int], subtitles: Sequence[tuple[int, str]],
     codec: str, preset: str, crf: str, audio_codec: str, audio_bitrate: str, output: str, fmt: str,
 ) -> list[str]:
-    """One plain ffmpeg on the whole file with the same settings (seed 000's
-    single-machine command, with explicit stream selection)."""
+    """One plain ffmpeg on the whole file with the same settings and the same
+    streams (seed 000's single-machine command, with explicit stream
+    selection). -noautorotate: the segments are not rotated either, so both
+    do the same work."""
     cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-           "-i", source, "-map", f"0:{video_index}"]
-    if audio_index is not None:
-        cmd += ["-map", f"0:{audio_index}", "-c:a", audio_codec, "-b:a", audio_bitrate]
+           "-noautorotate", "-i", source, "-map", f"0:{video_index}"]
+    for index in audio:
+        cmd += ["-map", f"0:{index}"]
+    for index, _ in subtitles:
+        cmd += ["-map", f"0:{index}"]
+    if audio:
+        cmd += ["-c:a", audio_codec, "-b:a", audio_bitrate]
+    for position, (_, how) in enumerate(subtitles):
+        cmd += [f"-c:s:{position}", how]
     return cmd + ["-c:v", codec, "-preset", preset, "-crf", crf, "-f", fmt, output]
 
 

@@ -10,14 +10,14 @@ import os
 import shutil
 import subprocess
 import time
-from fractions import Fraction
-from typing import Any, Optional
+from typing import Any
 
 from ..backends import tail
 from ..runs import run_record
-from . import commands, manifest, planfile, probe, verify
-from .audio import AUDIO_FILE
+from . import commands, manifest, planfile, probe, streams, verify
+from .audio import intact as audio_intact
 from .planfile import StepError, TranscodePlan
+from .streams import StreamFacts
 
 
 def place(tmp: str, final: str) -> None:
@@ -41,19 +41,22 @@ def place(tmp: str, final: str) -> None:
     os.unlink(tmp)
 
 
-def _probe_output(path: str, ffprobe: str) -> tuple[int, Optional[float], Optional[float], bool]:
-    info = probe.probe(path, ffprobe)
-    if not info.has_video:
-        return 0, None, info.audio_duration_s, info.has_audio
-    frames = probe.count_packets(path, ffprobe, str(info.video_index))
-    vdur = info.video_duration_s
-    if vdur is None:  # e.g. Matroska keeps durations per file, not per stream
-        packets = probe.probe_packets(path, ffprobe, str(info.video_index))
-        vdur = probe.video_duration_from_packets(packets, info.time_base or Fraction(1, 1000))
-    adur = info.audio_duration_s
-    if info.has_audio and adur is None:
-        adur = info.duration_s
-    return frames, vdur, adur, info.has_audio
+def measure(path: str, ffprobe: str) -> list[StreamFacts]:
+    """Every stream of a file, measured from its packets (the source was measured the same way)."""
+    return streams.facts(probe.probe(path, ffprobe), probe.probe_packet_table(path, ffprobe))
+
+
+def mux_inputs(plan: TranscodePlan, ffmpeg: str) -> commands.MuxInputs:
+    """The audio files and subtitles beside the joined video, each at its source offset, and the rotation."""
+    rotation = plan.source_streams[0].rotation
+    return commands.MuxInputs(
+        audio=[(os.path.join(plan.work, track.file), track.offset_s) for track in plan.audio],
+        subtitles=[(track.index, track.output_codec) for track in plan.subtitles],
+        subtitle_source=plan.source,
+        subtitle_origin_s=plan.source_start_s - plan.video.start_s,
+        rotation=rotation,
+        rotation_option=rotation is not None and commands.has_display_rotation(ffmpeg),
+    )
 
 
 def finish(work: str, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
@@ -63,27 +66,23 @@ def finish(work: str, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
         return _finish(plan, ffmpeg, ffprobe)
 
 
-def _checked_inputs(plan: TranscodePlan, man: dict[str, Any]) -> Optional[str]:
-    """Every segment verified and intact, and the audio when there is one (its path)."""
+def _checked_inputs(plan: TranscodePlan, man: dict[str, Any]) -> None:
+    """Every segment verified and intact, and every audio track."""
     seg_dir = os.path.join(plan.work, "segments")
     names = [s.name for s in plan.segments]
     done = manifest.done_segments(man, seg_dir, names, plan.frames_by_segment)
     missing = [name for name in names if name not in done]
     if missing:
         raise StepError(f"segments not verified, cannot join: {', '.join(missing)}")
-    if plan.audio is None:
-        return None
-    audio = os.path.join(plan.work, AUDIO_FILE)
-    if not manifest.is_intact(audio, man.get("audio")):
+    if plan.audio and not audio_intact(plan.work, plan.audio, man.get("audio")):
         raise StepError("the encoded audio is missing or damaged; rerun to redo it")
-    return audio
 
 
 def _finish(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
     """Join the verified segments in numeric order, mux the audio, verify the
     result against the source, and only then move it into place."""
     man = manifest.load(os.path.join(plan.work, "manifest.json"), plan.encoding.to_dict())
-    audio = _checked_inputs(plan, man)
+    _checked_inputs(plan, man)
 
     t_join = time.monotonic()
     listing = os.path.join(plan.work, "segments", "segments.ffconcat")
@@ -92,20 +91,14 @@ def _finish(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
     tmp = os.path.join(plan.work, "output.part" + os.path.splitext(plan.output)[1])
     if os.path.exists(tmp):
         os.unlink(tmp)
-    proc = subprocess.run(commands.mux_command(ffmpeg, listing, audio, tmp, plan.output_format),
+    proc = subprocess.run(commands.mux_command(ffmpeg, listing, mux_inputs(plan, ffmpeg), tmp, plan.output_format),
                           capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise StepError(f"joining the segments failed: {tail(proc.stderr, 1)}")
     join_mux_s = time.monotonic() - t_join
 
     t_verify = time.monotonic()
-    frames_out, vdur_out, adur_out, has_a_out = _probe_output(tmp, ffprobe)
-    verification = verify.check(
-        frames_source=plan.video.frames, frames_output=frames_out,
-        duration_source_s=plan.video.duration_s, duration_output_s=vdur_out, frame_duration_s=plan.video.frame_s,
-        audio_source_s=plan.audio.duration_s if plan.audio else None, audio_output_s=adur_out,
-        has_audio_source=plan.audio is not None, has_audio_output=has_a_out,
-    )
+    verification = verify.check(plan.source_streams, measure(tmp, ffprobe), plan.video.frame_s)
     verify_s = time.monotonic() - t_verify
     if not verification["passed"]:
         raise StepError(f"verification failed, output not written ({'; '.join(verification['problems'])}); "
@@ -129,8 +122,8 @@ def _finish(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
         "extra": {"verification": verification, "phases": phase_split(plan.probe_s, phases)},
         "bytes_out": os.path.getsize(plan.output),
         "t_e2e_s": run["t_e2e_s"],
-        "lab_progress": (f"verified: {frames_out}/{plan.video.frames} frames, "
-                         f"video {vdur_out:.3f}s, output {plan.output}"),
+        "lab_progress": (f"verified: {verification['frames_output']}/{plan.video.frames} frames, "
+                         f"{len(verification['checks'])} checks passed, output {plan.output}"),
     }
 
 

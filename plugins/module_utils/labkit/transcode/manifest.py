@@ -12,7 +12,7 @@ import os
 import threading
 from typing import Any, Iterable
 
-SCHEMA = 1
+SCHEMA = 2  # 1: one audio file; 2: `audio` maps each track's file to its entry
 
 
 def sha256_file(path: str, block: int = 1 << 20) -> str:

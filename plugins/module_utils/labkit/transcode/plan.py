@@ -10,6 +10,12 @@ worker) runs in decode order from the keyframe at B_k up to the last packet
 whose timestamp is before B_{k+1}; the worker decodes it and keeps exactly the
 frames in [B_k, B_{k+1}) -- their count is known here from the source's
 timestamps, and the worker checks it.
+
+Only the frames a player shows are planned: a clip trimmed without
+re-encoding keeps, hidden by its edit list, the start of the GOP before its
+first shown frame. That frame is then the first segment's start; its chunk
+still begins at the keyframe (the decoder needs it), and `lead_s` tells the
+worker how far into the chunk the segment's frames begin.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ class Segment:
     frames: int          # frames the worker must produce
     seek_s: float | None  # input -ss (absolute timestamp) that lands on the keyframe; None = from the start
     chunk_packets: int   # packets to copy from that keyframe, in decode order
+    lead_s: float = 0.0  # from the chunk's first packet to the segment's first shown frame
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,14 +67,14 @@ def frame_tolerance(packets: Sequence[Packet], time_base: Fraction) -> Fraction:
 
 
 def choose_boundaries(packets: Sequence[Packet], time_base: Fraction, segment_seconds: float) -> list[int]:
-    """Boundary timestamps: the first frame, then the first keyframe at least
-    segment_seconds after the previous boundary."""
-    if not packets:
+    """Boundary timestamps: the first shown frame, then the first shown
+    keyframe at least segment_seconds after the previous boundary."""
+    if not any(p.shown for p in packets):
         raise ProbeError("the video stream has no frames")
     if not packets[0].key:
         raise ProbeError("the video stream does not start with a keyframe; it cannot be split")
-    first = min(p.pts for p in packets)
-    keys = sorted({p.pts for p in packets if p.key})
+    first = min(p.pts for p in packets if p.shown)
+    keys = sorted({p.pts for p in packets if p.key and p.shown})
     step = Fraction(segment_seconds).limit_denominator(1_000_000) / time_base  # in stream ticks
     bounds = [first]
     for k in keys:
@@ -92,14 +99,15 @@ def plan_segments(
     bounds = choose_boundaries(packets, time_base, segment_seconds)
     count = len(bounds)
     half = frame_tolerance(packets, time_base)
-    ordered_pts = sorted(p.pts for p in packets)
-    last_end = ordered_pts[-1] + (max(packets, key=lambda p: p.pts).duration or int(half * 2 / time_base) or 1)
-    key_index = {p.pts: i for i, p in enumerate(packets) if p.key}
+    last = max((p for p in packets if p.shown), key=lambda p: p.pts)
+    last_end = last.pts + (last.duration or int(half * 2 / time_base) or 1)
+    key_index = {p.pts: i for i, p in enumerate(packets) if p.key and p.shown}
     segments: list[Segment] = []
     for k, start in enumerate(bounds):
         end = bounds[k + 1] if k + 1 < count else None
         first_i = 0 if k == 0 else key_index[start]
-        in_range = [i for i, p in enumerate(packets) if p.pts >= start and (end is None or p.pts < end)]
+        in_range = [i for i, p in enumerate(packets)
+                    if p.shown and p.pts >= start and (end is None or p.pts < end)]
         if not in_range:
             raise ProbeError(f"segment {k} would hold no frames")
         if min(in_range) < first_i:
@@ -122,11 +130,13 @@ def plan_segments(
                 frames=len(in_range),
                 seek_s=seek,
                 chunk_packets=last_i - first_i + 1,
+                lead_s=float(Fraction(max(0, start - packets[first_i].pts)) * time_base),
             )
         )
     total = sum(s.frames for s in segments)
-    if total != len(packets):
-        raise ProbeError(f"planning lost frames: {total} planned for {len(packets)} in the source")
+    visible = sum(1 for p in packets if p.shown)
+    if total != visible:
+        raise ProbeError(f"planning lost frames: {total} planned for {visible} shown in the source")
     return segments
 
 

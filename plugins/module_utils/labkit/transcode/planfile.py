@@ -15,8 +15,9 @@ from typing import Any, Iterator, Mapping, Optional
 from ..runs import PlannedRun
 from ..supervise import WorkLock
 from .plan import Segment
+from .streams import StreamFacts
 
-SCHEMA = 2  # 1: the untyped dict of earlier versions
+SCHEMA = 3  # 1: the untyped dict of earlier versions; 2: one audio track, no stream facts
 
 
 class StepError(RuntimeError):
@@ -40,21 +41,32 @@ class VideoInfo:
     height: Optional[int]
     time_base: str              # a fraction, e.g. "1/15360"
     frame_rate: Optional[str]   # a fraction, e.g. "30/1"; None when ffprobe gave none
-    frames: int                 # packets = frames (one per frame for the codecs handled)
-    duration_s: float
+    frames: int                 # frames a player shows (edit lists honoured)
+    duration_s: float           # from the shown frames' timestamps
+    start_s: float              # the first shown frame's time: the origin of every stream's offset
     frame_s: float              # one frame's duration: the verification's tolerance
     keyframes: int
     tolerance_s: float          # half the smallest frame gap: the slack when comparing times
 
 
 @dataclass(frozen=True)
-class AudioInfo:
-    """The source's first audio stream (the only one carried over)."""
+class AudioTrack:
+    """One kept audio stream: encoded once, on its own, into `file` (in the work folder)."""
+
+    index: int                  # the source's stream index
+    codec: Optional[str]        # the source's codec
+    duration_s: Optional[float]
+    offset_s: float             # its start minus the video's start, in the source: kept in the output
+    file: str                   # e.g. audio_0.mka
+
+
+@dataclass(frozen=True)
+class SubtitleTrack:
+    """One kept subtitle stream: taken from the source at the mux."""
 
     index: int
     codec: Optional[str]
-    duration_s: Optional[float]
-    streams: int
+    output_codec: str           # "copy" or the encoder that converts it for the output container
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class Encoding:
     crf: str
     audio_codec: str
     audio_bitrate: str
+    streams: str                # transcode_streams: which audio/subtitle streams are kept
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +103,10 @@ class TranscodePlan:
     cores: int
     threads_per_worker: int
     video: VideoInfo
-    audio: Optional[AudioInfo]
+    audio: list[AudioTrack]
+    subtitles: list[SubtitleTrack]
+    source_start_s: float            # the source's start time as ffmpeg reads it (its timestamps' origin)
+    source_streams: list[StreamFacts]  # the kept streams as measured in the source, in output order
     cuts: list[int]                  # where the copy-split cuts (stream timestamps)
     cut_times: list[float]
     chunks: dict[int, list[int]]     # segment index -> the pieces its chunk is made of
@@ -107,8 +123,8 @@ class TranscodePlan:
         enc = self.encoding
         return {"video": self.source, "segment_seconds": enc.segment_seconds, "workers": self.workers,
                 "retries": self.retries, "video_codec": enc.video_codec, "preset": enc.preset, "crf": enc.crf,
-                "audio_codec": enc.audio_codec, "audio_bitrate": enc.audio_bitrate, "baseline": self.baseline,
-                "output": self.output}
+                "audio_codec": enc.audio_codec, "audio_bitrate": enc.audio_bitrate, "streams": enc.streams,
+                "baseline": self.baseline, "output": self.output}
 
     def planned_run(self, mode: str) -> PlannedRun:
         """The strong run (N workers) or the baseline (one plain ffmpeg) of this transcode."""
@@ -122,11 +138,14 @@ class TranscodePlan:
 
     def source_block(self) -> dict[str, Any]:
         """The source as the report's context shows it."""
-        return {"path": self.source, "video": asdict(self.video), "audio": asdict(self.audio) if self.audio else None}
+        return {"path": self.source, "video": asdict(self.video), "audio": [asdict(a) for a in self.audio],
+                "subtitles": [asdict(s) for s in self.subtitles],
+                "streams": [s.to_dict() for s in self.source_streams]}
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["chunks"] = {str(k): v for k, v in self.chunks.items()}  # JSON keys are strings
+        data["source_streams"] = [s.to_dict() for s in self.source_streams]
         return {"schema": SCHEMA, **data}
 
     @classmethod
@@ -137,7 +156,9 @@ class TranscodePlan:
         values.update(
             encoding=Encoding(**data["encoding"]),
             video=VideoInfo(**data["video"]),
-            audio=AudioInfo(**data["audio"]) if data.get("audio") else None,
+            audio=[AudioTrack(**a) for a in data["audio"]],
+            subtitles=[SubtitleTrack(**t) for t in data["subtitles"]],
+            source_streams=[StreamFacts.from_dict(s) for s in data["source_streams"]],
             chunks={int(k): list(v) for k, v in data["chunks"].items()},
             segments=[Segment(**s) for s in data["segments"]],
         )

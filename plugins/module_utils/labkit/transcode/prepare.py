@@ -12,9 +12,9 @@ import shutil
 import time
 from typing import Any, Optional
 
-from . import commands, plan as planner, planfile, probe
+from . import commands, plan as planner, planfile, probe, streams
 from .params import ParamError, check_output_path, validate
-from .planfile import AudioInfo, Encoding, StepError, TranscodePlan, VideoInfo
+from .planfile import AudioTrack, Encoding, StepError, SubtitleTrack, TranscodePlan, VideoInfo
 
 
 def _safe_stem(path: str) -> str:
@@ -35,8 +35,8 @@ def _stream_label(info: probe.MediaInfo) -> str:
     return ", ".join(kinds) if kinds else "none"
 
 
-def _probe_source(src: str, named: str, ffprobe: str) -> tuple[probe.MediaInfo, list[probe.Packet]]:
-    """The source's streams and video packets; ParamError naming the video when it cannot be split."""
+def _probe_source(src: str, named: str, ffprobe: str) -> tuple[probe.MediaInfo, probe.PacketTable]:
+    """The source's streams and packets; ParamError naming the video when it cannot be split."""
     try:
         info = probe.probe(src, ffprobe)
     except probe.ProbeError as exc:
@@ -51,9 +51,23 @@ def _probe_source(src: str, named: str, ffprobe: str) -> tuple[probe.MediaInfo, 
     if info.time_base is None:
         raise ParamError(f"video {named!r}: ffprobe reports no time base for its video stream")
     try:
-        return info, probe.probe_packets(src, ffprobe, str(info.video_index))
+        return info, probe.probe_packet_table(src, ffprobe)
     except probe.ProbeError as exc:
         raise ParamError(f"video {named!r}: {exc}") from None
+
+
+def _tracks(selection: streams.Selection, measured: dict[int, streams.StreamFacts],
+            video_start_s: float) -> tuple[list[AudioTrack], list[SubtitleTrack]]:
+    """The kept audio and subtitle streams, each audio track with its offset from the video."""
+    audio = []
+    for number, index in enumerate(selection.audio):
+        facts = measured[index]
+        offset = (facts.start_s - video_start_s) if facts.start_s is not None else 0.0
+        audio.append(AudioTrack(index=index, codec=facts.codec, duration_s=facts.duration_s,
+                                offset_s=round(offset, 6), file=f"audio_{number}.mka"))
+    subtitles = [SubtitleTrack(index=index, codec=measured[index].codec, output_codec=how)
+                 for index, how in selection.subtitles]
+    return audio, subtitles
 
 
 def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: int, ffprobe: str,
@@ -63,17 +77,22 @@ def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: in
     Raises ParamError for bad input (the message names the value)."""
     t0 = time.monotonic()
     params = validate(raw, cores)
+    try:
+        params["streams"] = streams.parse_choice(raw["streams"])
+    except streams.StreamChoiceError as exc:
+        raise ParamError(str(exc)) from None
     src = params["video"]
     given_output = check_output_path(output, src) if output else None
     named = str(raw["video"])
-    info, packets = _probe_source(src, named, ffprobe)
+    info, table = _probe_source(src, named, ffprobe)
     assert info.time_base is not None and info.video_index is not None and info.video_codec is not None
     try:
+        packets = table.video(info.video_index)
         segments = planner.plan_segments(packets, info.time_base, params["segment_seconds"])
     except probe.ProbeError as exc:
         raise ParamError(f"video {named!r}: {exc}") from None
     encoding = Encoding(**{k: params[k] for k in ("segment_seconds", "video_codec", "preset", "crf",
-                                                   "audio_codec", "audio_bitrate")})
+                                                   "audio_codec", "audio_bitrate")}, streams=params["streams"].text)
     work = os.path.join(os.path.abspath(work_dir), work_key(src, encoding.to_dict()))
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     if given_output:
@@ -82,27 +101,36 @@ def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: in
         out_path = os.path.join(work, f"out-{stamp}", os.path.splitext(os.path.basename(src))[0] + ".transcoded.mp4")
         if os.path.lexists(out_path):
             raise ParamError(f"transcode_output {out_path!r} already exists; choose a new name (nothing is overwritten)")
+    output_format = commands.OUTPUT_FORMATS[os.path.splitext(out_path)[1].lower()]
+    measured = {f.index: f for f in streams.facts(info, table)}
+    try:
+        selection = streams.select(list(measured.values()), info.video_index, params["streams"], output_format)
+    except streams.StreamChoiceError as exc:
+        raise ParamError(f"video {named!r}: {exc}") from None
     tol = planner.frame_tolerance(packets, info.time_base)
-    keys = [p.pts for p in packets if p.key]
+    keys = [p.pts for p in packets if p.key and p.shown]
     cuts = commands.piece_cuts(segments, keys)
     workers = planner.worker_count(params["workers"], len(segments))
+    shown = probe.span(packets, info.time_base)
+    assert shown.start_s is not None and shown.duration_s is not None
     video = VideoInfo(
         index=info.video_index, codec=info.video_codec, width=info.width, height=info.height,
         time_base=str(info.time_base), frame_rate=str(info.frame_rate) if info.frame_rate else None,
-        frames=len(packets),
-        duration_s=info.video_duration_s or probe.video_duration_from_packets(packets, info.time_base),
+        frames=shown.packets, duration_s=shown.duration_s, start_s=shown.start_s,
         frame_s=float(1 / info.frame_rate) if info.frame_rate else float(tol * 2),
         keyframes=len(keys), tolerance_s=float(tol),
     )
-    audio = (AudioInfo(index=info.audio_index, codec=info.audio_codec, duration_s=info.audio_duration_s,
-                       streams=info.audio_streams) if info.audio_index is not None else None)
+    audio, subtitles = _tracks(selection, measured, shown.start_s)
+    kept = [selection.video, *selection.audio, *(index for index, _ in selection.subtitles)]
     plan = TranscodePlan(
         run_stamp=stamp, run_id=f"transcode-{stamp}-strong-n{workers}-r1", t0_monotonic=t0, probe_s=0.0,
         source=src, work=work, output=out_path,
-        output_format=commands.OUTPUT_FORMATS[os.path.splitext(out_path)[1].lower()],
+        output_format=output_format,
         encoding=encoding, retries=params["retries"], baseline=params["baseline"],
         requested_workers=params["workers"], workers=workers, cores=cores,
         threads_per_worker=planner.thread_budget(cores, workers), video=video, audio=audio,
+        subtitles=subtitles, source_start_s=info.start_time_s or 0.0,
+        source_streams=[measured[index] for index in kept],
         cuts=cuts, cut_times=commands.cut_times(cuts, info.time_base, tol),
         chunks=commands.chunk_pieces(segments, cuts), segments=segments,
     )
@@ -115,14 +143,14 @@ def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: in
 
 
 def plan_step(*, video: Any, output: str, segment_seconds: Any, workers: Any, retries: Any, video_codec: str,
-              preset: str, crf: Any, audio_codec: str, audio_bitrate: str, baseline: Any, work_dir: str,
+              preset: str, crf: Any, audio_codec: str, audio_bitrate: str, streams: str, baseline: Any, work_dir: str,
               ffprobe: str, cwd: Optional[str] = None, check_mode: bool = False) -> dict[str, Any]:
     """lab_transcode_plan: the plan (written unless check_mode) and what the play needs of it."""
     if shutil.which(ffprobe) is None:
         raise StepError(f"ffprobe not found ({ffprobe!r}): install FFmpeg (apt-get install ffmpeg)")
     raw = {"video": video, "segment_seconds": segment_seconds, "workers": workers, "retries": retries,
            "video_codec": video_codec, "preset": preset, "crf": crf, "audio_codec": audio_codec,
-           "audio_bitrate": audio_bitrate, "baseline": baseline}
+           "audio_bitrate": audio_bitrate, "streams": streams, "baseline": baseline}
     out = output or None
     if cwd:  # relative names are relative to where ansible-playbook was started
         if video not in (None, "") and not os.path.isabs(str(video)):
@@ -138,7 +166,7 @@ def plan_step(*, video: Any, output: str, segment_seconds: Any, workers: Any, re
         f"plan: {len(plan.segments)} segments of ~{plan.encoding.segment_seconds:g} s "
         f"({v.frames} frames, {v.duration_s:.2f} s, {v.codec} {v.width}x{v.height}), "
         f"{plan.workers} workers x {plan.threads_per_worker} threads, "
-        f"audio: {'yes' if plan.audio else 'none'}"
+        f"audio: {len(plan.audio) or 'none'}, subtitles: {len(plan.subtitles) or 'none'}"
     )
     as_dict = plan.to_dict()
     return {

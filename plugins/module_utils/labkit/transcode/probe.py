@@ -1,11 +1,17 @@
-"""Parse ffprobe's JSON into what the planner and the verifier need.
+"""Parse ffprobe's output into what the planner and the verifier need.
 
-Two probes of the source are used: the container/streams view
-(``-show_format -show_streams``) and the video packet list
-(``-show_entries packet=pts,dts,duration,flags``, read without decoding).
-For the video codecs this tool handles (one packet per frame), the packet
-list *is* the frame list: its presentation timestamps give the exact frame
-count, the keyframes and every segment's frames.
+Two probes of a file are used: the container/streams view
+(``-show_format -show_streams``, JSON) and the packet table of every stream
+(``-show_entries packet=stream_index,pts,dts,duration,size,flags``, CSV, read
+without decoding). For the video codecs this tool handles (one packet per
+frame), the video's packets *are* its frames: their presentation timestamps
+give the exact frame count, the keyframes and every segment's frames.
+
+Packets flagged ``D`` (discard) are hidden by an edit list (a clip trimmed
+without re-encoding keeps the GOP before its first shown frame): a player
+never shows them, so frames, starts and durations are counted over the
+*shown* packets only. Durations and start times come from the packets, never
+from container fields, which Matroska leaves out and MPEG-TS gets wrong.
 """
 from __future__ import annotations
 
@@ -28,6 +34,8 @@ class Packet:
     dts: int | None
     duration: int
     key: bool
+    shown: bool = True   # False: hidden by an edit list (ffprobe flag D)
+    size: int = 0        # bytes
 
 
 @dataclass
@@ -37,30 +45,21 @@ class MediaInfo:
     path: str
     format_name: str
     duration_s: float | None
+    start_time_s: float | None   # the container's start: where ffmpeg puts the origin of its timestamps
     video_index: int | None
     video_codec: str | None
     width: int | None
     height: int | None
     time_base: Fraction | None
     frame_rate: Fraction | None
-    video_duration_s: float | None
-    audio_index: int | None
-    audio_codec: str | None
-    audio_duration_s: float | None
-    audio_streams: int = 0
-    video_streams: int = 0
     streams: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def has_video(self) -> bool:
         return self.video_index is not None
 
-    @property
-    def has_audio(self) -> bool:
-        return self.audio_index is not None
 
-
-def _fraction(text: Any) -> Fraction | None:
+def fraction(text: Any) -> Fraction | None:
     if not text or not isinstance(text, str) or "/" not in text:
         return None
     num, _, den = text.partition("/")
@@ -81,10 +80,14 @@ def _float(value: Any) -> float | None:
     return out if out == out else None  # NaN -> None
 
 
-def _is_picture(stream: dict[str, Any]) -> bool:
-    """A real video stream, not cover art (attached_pic) or a timed thumbnail."""
-    disp = stream.get("disposition") or {}
-    return stream.get("codec_type") == "video" and not disp.get("attached_pic") and not disp.get("timed_thumbnails")
+def stream_kind(stream: dict[str, Any]) -> str:
+    """video, audio, subtitle, data, attachment -- or cover: a picture stream
+    that is cover art (attached_pic) or a timed thumbnail, not the video."""
+    disposition = stream.get("disposition") or {}
+    kind = str(stream.get("codec_type") or "data")
+    if kind == "video" and (disposition.get("attached_pic") or disposition.get("timed_thumbnails")):
+        return "cover"
+    return kind
 
 
 def parse_streams(text: str, path: str = "") -> MediaInfo:
@@ -95,68 +98,113 @@ def parse_streams(text: str, path: str = "") -> MediaInfo:
         raise ProbeError(f"ffprobe returned unreadable JSON for {path!r}: {exc}") from exc
     fmt = data.get("format") or {}
     streams = list(data.get("streams") or [])
-    videos = [s for s in streams if _is_picture(s)]
-    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    videos = [s for s in streams if stream_kind(s) == "video"]
     v = videos[0] if videos else None
-    a = audios[0] if audios else None
     frame_rate = None
     if v is not None:
-        frame_rate = _fraction(v.get("avg_frame_rate")) or _fraction(v.get("r_frame_rate"))
+        frame_rate = fraction(v.get("avg_frame_rate")) or fraction(v.get("r_frame_rate"))
     return MediaInfo(
         path=path,
         format_name=str(fmt.get("format_name", "")),
         duration_s=_float(fmt.get("duration")),
+        start_time_s=_float(fmt.get("start_time")),
         video_index=int(v["index"]) if v is not None else None,
         video_codec=v.get("codec_name") if v is not None else None,
         width=int(v["width"]) if v is not None and v.get("width") else None,
         height=int(v["height"]) if v is not None and v.get("height") else None,
-        time_base=_fraction(v.get("time_base")) if v is not None else None,
+        time_base=fraction(v.get("time_base")) if v is not None else None,
         frame_rate=frame_rate,
-        video_duration_s=_float(v.get("duration")) if v is not None else None,
-        audio_index=int(a["index"]) if a is not None else None,
-        audio_codec=a.get("codec_name") if a is not None else None,
-        audio_duration_s=_float(a.get("duration")) if a is not None else None,
-        audio_streams=len(audios),
-        video_streams=len(videos),
         streams=streams,
     )
 
 
-def parse_packets(text: str) -> list[Packet]:
-    """Parse ``ffprobe -select_streams v:0 -show_entries packet=pts,dts,duration,flags -of json``.
-
-    Packets without a presentation timestamp cannot be placed in a segment,
-    so they are an error rather than silently dropped.
-    """
+def _int_or_none(text: str) -> int | None:
+    text = text.strip()
+    if text in ("", "N/A"):
+        return None
     try:
-        data = json.loads(text or "{}")
-    except json.JSONDecodeError as exc:
-        raise ProbeError(f"ffprobe returned unreadable packet JSON: {exc}") from exc
-    out: list[Packet] = []
-    for i, p in enumerate(data.get("packets") or []):
-        pts = p.get("pts")
+        return int(text)
+    except ValueError:
+        return None
+
+
+@dataclass
+class PacketTable:
+    """Every stream's packets in file order, by stream index.
+
+    ``untimed`` names the streams that had a packet without a presentation
+    timestamp: such a packet cannot be placed in time."""
+
+    streams: dict[int, list[Packet]] = field(default_factory=dict)
+    untimed: set[int] = field(default_factory=set)
+
+    def of(self, index: int) -> list[Packet]:
+        return list(self.streams.get(index, []))
+
+    def video(self, index: int) -> list[Packet]:
+        """The video stream's packets; ProbeError when one cannot be placed in time."""
+        if index in self.untimed:
+            raise ProbeError("a video packet has no presentation timestamp; cannot split this file frame-exactly")
+        return self.of(index)
+
+
+def parse_packet_table(text: str) -> PacketTable:
+    """Parse ``ffprobe -show_entries packet=stream_index,pts,dts,duration,size,flags -of csv=p=0``.
+
+    Lines that are not packets (side data) are skipped."""
+    table = PacketTable()
+    for line in text.splitlines():
+        fields = line.split(",")
+        if len(fields) < 6:
+            continue
+        stream = _int_or_none(fields[0])
+        if stream is None:
+            continue
+        pts = _int_or_none(fields[1])
         if pts is None:
-            raise ProbeError(f"video packet {i} has no presentation timestamp; cannot split this file frame-exactly")
-        dts = p.get("dts")
-        out.append(
-            Packet(
-                pts=int(pts),
-                dts=int(dts) if dts is not None else None,
-                duration=int(p.get("duration") or 0),
-                key="K" in str(p.get("flags", "")),
-            )
-        )
-    return out
+            table.untimed.add(stream)
+            continue
+        flags = fields[5]
+        table.streams.setdefault(stream, []).append(Packet(
+            pts=pts, dts=_int_or_none(fields[2]), duration=_int_or_none(fields[3]) or 0,
+            key="K" in flags, shown="D" not in flags, size=_int_or_none(fields[4]) or 0,
+        ))
+    return table
+
+
+def shown(packets: Sequence[Packet]) -> list[Packet]:
+    """The packets a player shows (edit lists honoured)."""
+    return [p for p in packets if p.shown]
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where one stream's shown packets lie on the file's timeline."""
+
+    packets: int
+    start_s: float | None     # the first shown packet's time
+    duration_s: float | None  # the last shown packet's end minus start_s
+
+
+def span(packets: Sequence[Packet], time_base: Fraction | None) -> Span:
+    """Start and duration of the shown packets, from their timestamps.
+
+    A packet without a duration (Matroska may leave it out) lasts until the
+    next one; the last then lasts as long as the smallest gap seen."""
+    visible = sorted(shown(packets), key=lambda p: p.pts)
+    if not visible or time_base is None:
+        return Span(len(visible), None, None)
+    gaps = [b.pts - a.pts for a, b in zip(visible, visible[1:]) if b.pts > a.pts]
+    last = visible[-1]
+    end = max(p.pts + (p.duration or 0) for p in visible)
+    end = max(end, last.pts + (last.duration or (min(gaps) if gaps else 0)))
+    first = visible[0].pts
+    return Span(len(visible), float(first * time_base), float((end - first) * time_base))
 
 
 def video_duration_from_packets(packets: Sequence[Packet], time_base: Fraction) -> float:
-    """Presentation span of the packets: last frame's end minus first frame's start."""
-    if not packets:
-        return 0.0
-    ordered = sorted(packets, key=lambda p: p.pts)
-    last = ordered[-1]
-    step = last.duration or (ordered[-1].pts - ordered[-2].pts if len(ordered) > 1 else 0)
-    return float((last.pts + step - ordered[0].pts) * time_base)
+    """Presentation span of the shown packets: last frame's end minus first frame's start."""
+    return span(packets, time_base).duration_s or 0.0
 
 
 # --- running ffprobe (argument lists only) ---------------------------------
@@ -166,18 +214,9 @@ def streams_command(ffprobe: str, path: str) -> list[str]:
     return [ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json", "--", path]
 
 
-def packets_command(ffprobe: str, path: str, stream: str = "v:0") -> list[str]:
-    return [
-        ffprobe, "-v", "error", "-select_streams", stream,
-        "-show_entries", "packet=pts,dts,duration,flags", "-of", "json", "--", path,
-    ]
-
-
-def count_packets_command(ffprobe: str, path: str, stream: str = "v:0") -> list[str]:
-    return [
-        ffprobe, "-v", "error", "-select_streams", stream, "-count_packets",
-        "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", "--", path,
-    ]
+def packet_table_command(ffprobe: str, path: str) -> list[str]:
+    return [ffprobe, "-v", "error", "-show_entries", "packet=stream_index,pts,dts,duration,size,flags",
+            "-of", "csv=p=0", "--", path]
 
 
 def _run(cmd: list[str], what: str) -> str:
@@ -194,15 +233,6 @@ def probe(path: str, ffprobe: str = "ffprobe") -> MediaInfo:
     return parse_streams(text, path)
 
 
-def probe_packets(path: str, ffprobe: str = "ffprobe", stream: str = "v:0") -> list[Packet]:
-    return parse_packets(_run(packets_command(ffprobe, path, stream), f"cannot read the video packets of {path!r}"))
-
-
-def count_packets(path: str, ffprobe: str = "ffprobe", stream: str = "v:0") -> int:
-    """Number of packets of one stream (one per frame for the video codecs handled)."""
-    text = _run(count_packets_command(ffprobe, path, stream), f"cannot count the packets of {path!r}").strip()
-    first = text.splitlines()[0].strip().rstrip(",") if text else ""
-    try:
-        return int(first)
-    except ValueError as exc:
-        raise ProbeError(f"ffprobe gave no packet count for {path!r} (stream {stream})") from exc
+def probe_packet_table(path: str, ffprobe: str = "ffprobe") -> PacketTable:
+    """Every stream's packets (no decoding)."""
+    return parse_packet_table(_run(packet_table_command(ffprobe, path), f"cannot read the packets of {path!r}"))
