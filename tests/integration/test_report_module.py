@@ -165,3 +165,67 @@ def test_modules_write_a_report_and_describe_the_node(tmp_path: Path) -> None:
     assert data["context"]["backend"] == "local" and data["context"]["nodes"][0]["after"]["hostname"]
     assert data["context"]["tools"]["python"].count(".") == 2
     assert len(data["runs"]) == 6
+
+
+IMPORT_PLAYBOOK = """\
+---
+- name: Log import into a report
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: A reference time that is not a number is named as the user typed it
+      lab_pi_import:
+        path: "{{ log }}"
+        reference_seconds: abc
+      register: bad_reference
+      failed_when: >-
+        bad_reference is not failed
+        or "pi_reference_seconds='abc' is not a number" not in bad_reference.msg
+
+    - name: Import the log
+      lab_pi_import:
+        path: "{{ log }}"
+        reference_seconds: "1.52"
+      register: imported
+
+    - name: Write its report (extra as the module returned it)
+      lab_report:
+        reports_dir: "{{ reports_dir }}"
+        workload: pi
+        backend: imported log
+        runs: "{{ imported.runs }}"
+        parameters: "{{ imported.parameters }}"
+        extra: "{{ imported.extra }}"
+      register: report
+
+    - name: Save what the modules returned
+      ansible.builtin.copy:
+        content: "{{ {'imported': imported, 'report': report} | to_json }}"
+        dest: "{{ out_file }}"
+        mode: "0600"
+"""
+
+
+def test_an_imported_log_shows_what_it_skipped(tmp_path: Path) -> None:
+    log = tmp_path / "pods.log"
+    log.write_text(
+        "2026-11-26T12:00:00.123456789Z Node raspi-1: π ≈ 3.141592, Time: 5.62s\n"
+        "[pod/pi-job-1/pi] 2026-11-26T12:00:00.2Z Node raspi-2: π ≈ 3.141013, Time: 5.70s\n"
+        'Error from server (NotFound): pods "pi-job-2" not found\n'
+        "Node raspi-3: π ≈ oops, Time: 5.1s\n",
+        encoding="utf-8")
+    playbook = tmp_path / "import.yml"
+    playbook.write_text(IMPORT_PLAYBOOK)
+    out_file = tmp_path / "out.json"
+    proc = run_playbook(str(playbook), extra_vars={"log": str(log), "reports_dir": str(tmp_path / "reports"),
+                                                   "out_file": str(out_file)}, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    out = json.loads(out_file.read_text())
+    imported = out["imported"]
+    assert imported["legacy_lines"] == 2 and imported["legacy"]["reference_s"] == 1.52  # timestamps read
+    html = (Path(out["report"]["path"]) / "index.html").read_text()
+    assert "<h2>Skipped input lines</h2>" in html
+    assert "Error from server (NotFound)" in html and "unparsable number" in html
+    exact = html.split("<h3>Exact parameters</h3>")[1].split("</table>")[0]
+    assert "malformed" not in exact

@@ -64,3 +64,23 @@ def test_unusable_logs_are_named(tmp_path: Path, content: str | None, message: s
 def test_a_directory_is_not_a_log(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="is not a regular file"):
         import_logs(str(tmp_path), None)
+
+
+def test_skipped_lines_are_a_report_block_not_parameters(tmp_path: Path) -> None:
+    log = tmp_path / "pods.log"
+    log.write_text(SEED_LOG + 'Error from server (BadRequest): container "pi" in pod "p" is waiting to start\n',
+                   encoding="utf-8")
+    imported = import_logs(str(log), reference_s=1.52)
+    assert imported["parameters"] == {"pi_import_logs": str(log), "pi_reference_seconds": 1.52}
+    skipped = imported["extra"]["skipped_lines"]
+    assert imported["extra"]["legacy"] is imported["legacy"]
+    assert (skipped["file"], skipped["total"], skipped["malformed"], skipped["unrecognised"]) == (str(log), 3, 1, 2)
+    assert [(s["line_no"], s["file"]) for s in skipped["lines"]] == [(4, str(log)), (5, str(log)), (6, str(log))]
+    assert "unparsable number" in skipped["lines"][0]["reason"]
+    assert "kubectl error" in skipped["lines"][2]["reason"]
+
+
+def test_a_clean_log_has_no_skipped_block(tmp_path: Path) -> None:
+    log = tmp_path / "pods.log"
+    log.write_text(result("a", 0, 1, 100, 0, 10) + "\n", encoding="utf-8")
+    assert "skipped_lines" not in import_logs(str(log), None)["extra"]

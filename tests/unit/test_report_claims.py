@@ -216,3 +216,25 @@ def test_a_resumed_point_does_not_deny_the_baseline_exists(tmp_path: Path) -> No
     html = html_of(write_report(str(tmp_path), "transcode", runs, vm_context(), now=NOW))
     assert "no N=1 reference or baseline" not in html and "No T(1) reference" not in html
     assert "No timed run" in section(html, "Scaling")
+
+
+# --- item 10: what an import skipped is on the page ---------------------------------
+
+
+def test_skipped_input_lines_have_their_own_section(tmp_path: Path) -> None:
+    from labkit.pi_import import import_logs
+
+    log = tmp_path / "pods.log"
+    log.write_text("Node raspi-1: π ≈ 3.1415, Time: 5.6s\nNode raspi-2: π ≈ oops, Time: 5.1s\n"
+                   'Error from server (NotFound): pods "pi-job-2" not found\n', encoding="utf-8")
+    imported = import_logs(str(log), None)
+    out = write_report(str(tmp_path / "reports"), "pi", imported["runs"],
+                       {"nodes": [], "parameters": imported["parameters"]}, imported["extra"], now=NOW)
+    html = html_of(out)
+    skipped = section(html, "Skipped input lines")
+    assert "2 line(s) of" in skipped and "1 malformed, 1 not recognised" in skipped
+    assert "Error from server (NotFound)" in skipped and "kubectl error" in skipped
+    assert re.search(r"<td[^>]*>2</td>.*unparsable number", skipped, re.S)
+    parameters = html.split("<h3>Exact parameters</h3>")[1].split("</table>")[0]
+    assert "malformed" not in parameters  # was: malformed_examples as JSON among the parameters
+    assert "Skipped input lines" in Path(out["files"]["summary.md"]).read_text(encoding="utf-8")

@@ -171,3 +171,30 @@ def test_legacy_runs_feed_analyse():
     # LB = mean/max = 5.7/5.77 = 0.987868
     assert row["load_balance"] == pytest.approx(5.7 / 5.77)
     assert results.legacy_runs([], "x") == []
+
+
+def test_kubectl_timestamps_and_prefix_are_read():
+    line = results.format_result_line(pi_record(index=1))
+    text = "\n".join([
+        f"2026-11-26T12:00:00.123456789Z {line}",                     # kubectl logs --timestamps
+        f"[pod/pi-job-1-x/pi] 2026-11-26T12:00:01.5+01:00 {line}",      # --prefix --timestamps
+        "2026-11-26T12:00:02Z Node raspi-1: π ≈ 3.1415, Time: 5.6s",   # a seed line with a time
+    ])
+    outcome = results.parse_result_lines(text)
+    assert len(outcome.records) == 2 and len(outcome.legacy) == 1
+    assert outcome.malformed == 0 and outcome.other == 0
+
+
+def test_every_skipped_line_is_kept_with_its_number_and_reason():
+    text = "\n".join([
+        'Error from server (NotFound): pods "pi-job-2-abc" not found',
+        "RESULT {not json",
+        "Starting worker...",
+    ])
+    outcome = results.parse_result_lines(text)
+    assert [(s["line_no"], s["kind"]) for s in outcome.skipped] == [
+        (1, "not recognised"), (2, "malformed"), (3, "not recognised")]
+    assert "kubectl error" in outcome.skipped[0]["reason"]
+    assert "bad JSON" in outcome.skipped[1]["reason"]
+    assert "not a RESULT line" in outcome.skipped[2]["reason"]
+    assert outcome.as_dict()["skipped"] == outcome.skipped

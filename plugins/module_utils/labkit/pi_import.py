@@ -59,25 +59,47 @@ def result_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return runs
 
 
+def skipped_block(path: str, malformed: int, unrecognised: int, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's `skipped_lines` block: how many lines of which file were left out, and the
+    first of them with their line numbers and reasons."""
+    return {
+        "file": path,
+        "total": malformed + unrecognised,
+        "malformed": malformed,
+        "unrecognised": unrecognised,
+        "lines": [dict(line, file=path) for line in lines],
+    }
+
+
 def import_logs(path: str, reference_s: float | None) -> dict[str, Any]:
-    """Runs, legacy block and parse counts from a saved log."""
+    """Runs, legacy block, what was skipped and the parse counts from a saved log.
+
+    `extra` holds the report's blocks (legacy, skipped_lines); `parameters` only the
+    user's values."""
     parsed = parse_result_lines(read_log(path))
     runs = result_runs(parsed.records) + legacy_runs(parsed.legacy, "legacy-import")
     if not runs:
+        first = parsed.skipped[0] if parsed.skipped else None
         raise ParameterError(
             f"pi_import_logs={path!r} holds no usable result: no RESULT lines and no "
             f"'Node <host>: π ≈ <estimate>, Time: <seconds>s' lines "
-            f"({parsed.malformed} malformed, {parsed.other} other lines)")
-    outcome = parsed.as_dict()
+            f"({parsed.malformed} malformed, {parsed.other} other lines"
+            + (f"; line {first['line_no']}: {first['reason']}" if first else "") + ")")
+    legacy = legacy_block(parsed.legacy, reference_s) if parsed.legacy else None
+    skipped = skipped_block(path, parsed.malformed, parsed.other, parsed.skipped)
+    extra: dict[str, Any] = {"legacy": legacy} if legacy else {}
+    if skipped["total"]:
+        extra["skipped_lines"] = skipped
     return {
         "runs": runs,
-        "legacy": legacy_block(parsed.legacy, reference_s) if parsed.legacy else None,
-        "malformed": outcome["malformed"],
-        "malformed_examples": outcome["malformed_examples"],
-        "other_lines": outcome["other"],
+        "legacy": legacy,
+        "skipped_lines": skipped,
+        "extra": extra,
+        "malformed": parsed.malformed,
+        "malformed_examples": parsed.malformed_examples,
+        "other_lines": parsed.other,
         "result_lines": len(parsed.records),
         "legacy_lines": len(parsed.legacy),
-        # What the report shows as the experiment's parameters.
-        "parameters": {"pi_import_logs": path, "pi_reference_seconds": reference_s,
-                       "malformed_lines": outcome["malformed"], "malformed_examples": outcome["malformed_examples"]},
+        # What the report shows as the experiment's parameters: the user's values, nothing else.
+        "parameters": {"pi_import_logs": path, "pi_reference_seconds": reference_s},
     }

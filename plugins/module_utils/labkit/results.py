@@ -19,9 +19,14 @@ from . import metrics
 SCHEMA = 1
 MAX_MALFORMED_EXAMPLES = 5
 MAX_EXAMPLE_CHARS = 200
+MAX_SKIPPED_SHOWN = 100  # a report lists this many skipped lines; the counts cover them all
 
 # `kubectl logs --prefix` puts "[pod/<name>/<container>] " before every line.
 KUBECTL_PREFIX = re.compile(r"^\[[^\]\s]*\]\s")
+# `kubectl logs --timestamps` puts an RFC 3339 time (nanoseconds, Z or an offset) before every line.
+KUBECTL_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})\s")
+# What kubectl itself prints when it cannot give a pod's log (on stderr, often saved with 2>&1).
+KUBECTL_ERROR = re.compile(r"^(?:Error from server\b|error:|Unable to connect to the server\b)", re.I)
 RESULT_TOKEN = re.compile(r"^RESULT(?:\s+|$)")
 # Anything that looks like the seed's line, numbers checked separately so that
 # a garbled number is reported as malformed, not silently ignored.
@@ -70,12 +75,25 @@ class ParseOutcome:
     malformed: int = 0
     malformed_examples: list[dict[str, Any]] = field(default_factory=list)
     other: int = 0
+    # every line left out, malformed or not recognised, in order (the first MAX_SKIPPED_SHOWN)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def _skip(self, line_no: int, line: str, kind: str, reason: str) -> dict[str, Any]:
+        shown = line if len(line) <= MAX_EXAMPLE_CHARS else line[:MAX_EXAMPLE_CHARS] + "…"
+        entry = {"line_no": line_no, "line": shown, "reason": reason, "kind": kind}
+        if len(self.skipped) < MAX_SKIPPED_SHOWN:
+            self.skipped.append(entry)
+        return entry
 
     def add_malformed(self, line_no: int, line: str, reason: str) -> None:
         self.malformed += 1
+        entry = self._skip(line_no, line, "malformed", reason)
         if len(self.malformed_examples) < MAX_MALFORMED_EXAMPLES:
-            shown = line if len(line) <= MAX_EXAMPLE_CHARS else line[:MAX_EXAMPLE_CHARS] + "…"
-            self.malformed_examples.append({"line_no": line_no, "line": shown, "reason": reason})
+            self.malformed_examples.append({k: entry[k] for k in ("line_no", "line", "reason")})
+
+    def add_other(self, line_no: int, line: str) -> None:
+        self.other += 1
+        self._skip(line_no, line, "not recognised", unrecognised_reason(line))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,7 +102,17 @@ class ParseOutcome:
             "malformed": self.malformed,
             "malformed_examples": self.malformed_examples,
             "other": self.other,
+            "skipped": self.skipped,
         }
+
+
+def unrecognised_reason(line: str) -> str:
+    """Why a line that is neither a RESULT line nor a seed-001 line was left out, in words."""
+    if KUBECTL_ERROR.match(line):
+        return "a kubectl error, not worker output: that pod's log was not read (is the pod gone?)"
+    if line.upper().startswith("RESULT"):
+        return "starts like RESULT but is not 'RESULT <json>'"
+    return "not a RESULT line nor a seed-001 'Node <host>: π ≈ <estimate>, Time: <s>s' line"
 
 
 def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
@@ -139,8 +167,9 @@ def validate_record(record: Any) -> dict[str, Any]:
 
 
 def strip_kubectl_prefix(line: str) -> str:
-    """Drop a `[pod/name/container] ` prefix added by `kubectl logs --prefix`."""
-    return KUBECTL_PREFIX.sub("", line, count=1)
+    """Drop what `kubectl logs` puts before a worker's line: `[pod/name/container] ` (--prefix),
+    then an RFC 3339 time (--timestamps), in the order kubectl writes them."""
+    return KUBECTL_TIMESTAMP.sub("", KUBECTL_PREFIX.sub("", line, count=1), count=1)
 
 
 def _parse_legacy(line_no: int, line: str, outcome: ParseOutcome) -> bool:
@@ -187,7 +216,7 @@ def parse_result_lines(text: str | Iterable[str]) -> ParseOutcome:
                 outcome.add_malformed(line_no, line, f"RESULT line: {err}")
             continue
         if not _parse_legacy(line_no, line, outcome):
-            outcome.other += 1
+            outcome.add_other(line_no, line)
     return outcome
 
 

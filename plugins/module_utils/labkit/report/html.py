@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from .. import metrics
 from . import charts, model
 from .svg import fmt_num
 
@@ -241,6 +242,25 @@ def amdahl_paragraph(amdahl: Mapping[str, Any] | None) -> str:
     )
 
 
+def skipped_lines_section(skipped: Mapping[str, Any] | None) -> str:
+    """The input lines an import left out, with where they are and why (extra.skipped_lines)."""
+    if not isinstance(skipped, Mapping) or not skipped.get("total"):
+        return ""
+    lines = [line for line in skipped.get("lines") or [] if isinstance(line, Mapping)]
+    rows = [[esc(line.get("file")), esc(line.get("line_no")), esc(line.get("kind")), esc(line.get("reason")),
+             f"<code>{esc(line.get('line'))}</code>"] for line in lines]
+    total = int(skipped.get("total") or 0)
+    more = f" The first {len(lines)} are listed; results.json has the same list." if len(lines) < total else ""
+    return (
+        "<section><h2>Skipped input lines</h2>"
+        f'<div class="box warn">{esc(total)} line(s) of {esc(skipped.get("file"))} were left out: '
+        f"{esc(skipped.get('malformed', 0))} malformed, {esc(skipped.get('unrecognised', 0))} not recognised. "
+        f"Nothing from them is in the figures.{esc(more)}</div>"
+        + table(["file", "line", "kind", "why", "text"], rows, left=1, wrap=[3, 4])
+        + "</section>"
+    )
+
+
 def scaling_table(mode: str, rows: Sequence[Mapping[str, Any]], unit: str, fps: Mapping[int, float | None] | None) -> str:
     weak = mode == "weak"
     headers = [
@@ -394,7 +414,9 @@ def method_section(runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any]
         return "<section><h2>Method</h2>" + "".join(f"<p>{esc(t)}</p>" for t in text) + "</section>"
     measured = model.measured_runs(runs)
     warmups = sum(1 for r in runs if r.get("warmup"))
-    failed = len(runs) - len(measured) - warmups
+    resumed = sum(1 for r in runs if not r.get("warmup") and r.get("t_e2e_s") is not None
+                  and metrics.resumed_results(r))
+    failed = len(runs) - len(measured) - warmups - resumed
     points = {(r.get("mode"), r.get("workers")) for r in measured}
     per_point = sorted({sum(1 for r in measured if (r.get("mode"), r.get("workers")) == p) for p in points})
     reps = "–".join(str(n) for n in (per_point[:1] + per_point[-1:] if len(per_point) > 1 else per_point))
@@ -404,6 +426,7 @@ def method_section(runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any]
         f"({reps} repetitions per point)"
         + (f"; {_plural(warmups, 'warm-up run')} kept in the data but excluded from every figure" if warmups else "")
         + (f"; {_plural(failed, 'run')} without a time (failed) left out" if failed > 0 else "")
+        + (f"; {_plural(resumed, 'run')} that resumed an earlier run's work left out (not a timing)" if resumed else "")
         + "."
     )
     text = [
@@ -462,6 +485,7 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
     if workload == "transcode" or extra.get("verification") is not None:
         parts.append(verification_section(extra.get("verification")))
     parts.append(warnings_section(notes, model.checks_without_warning(runs, summary, context)))
+    parts.append(skipped_lines_section(extra.get("skipped_lines")))
     parts.append(legacy_section(legacy))
 
     modes = model.scaled_modes(summary)

@@ -55,6 +55,18 @@ def render(page: model.Page) -> str:
     else:
         out += ["No validity warnings.", ""]
 
+    skipped = extra.get("skipped_lines")
+    if isinstance(skipped, Mapping) and skipped.get("total"):
+        out += [
+            f"### Skipped input lines ({md_escape(skipped.get('total'))} of {md_escape(skipped.get('file'))}: "
+            f"{md_escape(skipped.get('malformed', 0))} malformed, {md_escape(skipped.get('unrecognised', 0))} not recognised)",
+            "",
+            md_table(["line", "why", "text"],
+                     [[md_escape(line.get("line_no")), md_escape(line.get("reason")), md_escape(line.get("line"))]
+                      for line in skipped.get("lines") or [] if isinstance(line, Mapping)]),
+            "",
+        ]
+
     legacy = extra.get("legacy")
     if isinstance(legacy, Mapping):
         out += [
@@ -81,7 +93,9 @@ def render(page: model.Page) -> str:
             ci = "–"
             if model._num(r.get("speedup_ci_low")) is not None and model._num(r.get("speedup_ci_high")) is not None:
                 ci = f"{_f(r['speedup_ci_low'])}–{_f(r['speedup_ci_high'])}"
-            flags = [t for t, on in (("oversubscribed", r.get("oversubscribed")), ("invalid", not r.get("valid", True))) if on]
+            flags = [t for t, on in (("oversubscribed", r.get("oversubscribed")), ("invalid", not r.get("valid", True)),
+                                     ("resumed: not timed", r.get("resumed_runs"))) if on]
+            flags += [str(reason) for reason in r.get("invalid_reasons") or []]
             table_rows.append([
                 md_escape(r.get("workers")), md_escape(r.get("runs")),
                 f"{_f(r.get('t_median_s'), 4)} ± {_f(r.get('t_mad_s'), 2)}",
@@ -91,7 +105,8 @@ def render(page: model.Page) -> str:
         out += [
             md_table(
                 ["N", "runs", "median T ± MAD, s", "scaled S" if mode == "weak" else "speed-up", "95% CI",
-                 "E_w" if mode == "weak" else "efficiency", "Karp–Flatt", f"throughput, {info['throughput_unit']}", "flags"],
+                 "E_w" if mode == "weak" else "efficiency", "Karp–Flatt",
+                 f"throughput, {info['throughput_unit']} (work / median T)", "flags"],
                 table_rows,
             ),
             "",
@@ -128,8 +143,11 @@ def render(page: model.Page) -> str:
     if isinstance(params, Mapping) and params:
         out += ["Parameters: " + ", ".join(f"{md_escape(k)}={md_escape(v)}" for k, v in sorted(params.items())), ""]
     measured = model.measured_runs(runs)
+    warmups = sum(1 for r in runs if r.get("warmup"))
+    others = len(runs) - len(measured) - warmups
     out += [
-        f"{len(runs)} runs ({len(measured)} measured, {len(runs) - len(measured)} warm-up excluded); medians with MAD; "
+        f"{len(runs)} runs ({len(measured)} measured, {warmups} warm-up"
+        + (f", {others} untimed or resumed" if others else "") + " excluded); medians with MAD; "
         "95% percentile bootstrap intervals; outliers flagged, not dropped. Files: index.html, runs.csv, summary.csv, results.json.",
         "",
     ]
