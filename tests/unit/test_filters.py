@@ -60,3 +60,37 @@ def test_pi_estimate_pools_measured_runs_only():
 
 def test_filter_module_lists_every_filter():
     assert set(_load_filter_module().FilterModule().filters()) == {"lab_pi_estimate"}
+
+
+def _load_user_filters():
+    spec = importlib.util.spec_from_file_location("labkit_user", REPO / "plugins" / "filter" / "labkit_user.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_user_paths_are_taken_from_the_directory_the_command_ran_in(tmp_path, monkeypatch):
+    user = _load_user_filters()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PWD", "/somewhere/else")  # a stale $PWD (subprocess cwd=) is not trusted
+    assert user.lab_user_path("clip.mp4") == str(tmp_path / "clip.mp4")
+    assert user.lab_user_path("/abs/clip.mp4") == "/abs/clip.mp4"
+    assert user.lab_user_path("") == ""
+    link = tmp_path.parent / f"{tmp_path.name}-link"
+    link.symlink_to(tmp_path)
+    monkeypatch.chdir(link)
+    monkeypatch.setenv("PWD", str(link))  # the name the user typed is kept when it is right
+    assert user.lab_user_path("clip.mp4") == str(link / "clip.mp4")
+
+
+def test_unknown_variables_are_checked_against_the_roles_argument_specs():
+    user = _load_user_filters()
+    pi = str(REPO / "roles" / "pi")
+    assert user.lab_unknown_variables(["pi_samples", "pi_k3s_image", "lab_root"], pi) == ""
+    message = user.lab_unknown_variables(["pi_sampels", "pi_samples"], pi)
+    assert message.startswith("Unknown pi_* variable: pi_sampels (did you mean pi_samples?).")
+    assert "roles/pi/meta/argument_specs.yml" in message
+    transcode = str(REPO / "roles" / "transcode")
+    assert "transcode_wokers (did you mean transcode_workers?)" in user.lab_unknown_variables(
+        ["transcode_wokers"], transcode)
+    assert user.lab_plural(1, "run") == "1 run" and user.lab_plural("3", "run") == "3 runs"

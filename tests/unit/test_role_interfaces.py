@@ -101,3 +101,15 @@ def test_the_check_finds_each_kind_of_disagreement() -> None:
     # YAML types count: "0600" (a string) is not 600 (an integer), true is not "true".
     assert interface_problems({"m": "0600"}, {"argument_specs": {"main": {"options": {"m": {"default": 600}}}}})
     assert interface_problems({"b": True}, {"argument_specs": {"main": {"options": {"b": {"default": "true"}}}}})
+
+
+@pytest.mark.parametrize("role", ["pi", "transcode"])
+def test_the_unknown_variable_check_runs_before_the_role_sets_anything(role: str) -> None:
+    """The role's own registered results and facts share its prefix (pi_plan, transcode_finish …)
+    and are not declared options: the check must come first, before any of them exists, so that
+    only what the user, the inventory or the play set is checked."""
+    tasks = load(REPO / "roles" / role / "tasks" / "main.yml")
+    first = tasks[0]
+    assert "lab_unknown_variables(role_path)" in str(first.get("ansible.builtin.assert"))
+    assert f"'^{role}_'" in str(first)
+    assert not any(key in first for key in ("register", "vars", "when"))
