@@ -148,7 +148,7 @@ def test_a_final_exit_status_is_attempted_once_and_its_cause_named() -> None:
     outcome = LocalBackend().run([item], slots=1, retries=2)
     only = outcome.items[0]
     assert only.attempts == 1 and len(outcome.attempts) == 1 and only.final
-    assert only.error == ("the source is damaged around 6.40-7.90 s (exited 7; not retried, as retrying cannot help): "
+    assert only.error == ("the source is damaged around 6.40-7.90 s (exited 7, not retried): "
                           "corrupt input packet in stream 0")
 
 

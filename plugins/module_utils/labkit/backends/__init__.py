@@ -161,7 +161,7 @@ def exit_failure(item: WorkItem, returncode: int, output_tail: str) -> WorkFaile
     cause = item.final_exit_codes.get(returncode)
     if cause is None:
         return WorkFailed(f"exited {returncode}: {output_tail}")
-    return WorkFailed(f"{cause} (exited {returncode}; not retried, as retrying cannot help): {output_tail}", final=True)
+    return WorkFailed(f"{cause} (exited {returncode}, not retried): {output_tail}", final=True)
 
 
 def tail(text: str, lines: int = 2, limit: int = 400) -> str:

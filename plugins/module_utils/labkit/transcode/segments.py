@@ -5,10 +5,13 @@ Each segment is one `WorkItem` for the segment worker
 `plan.workers` slots. The backend reads the worker's RESULT line; `accept`
 adds the transcode's own check (the planned frame count); every segment that
 passes is recorded in the manifest at once, so a killed run resumes from it.
+A failure the same chunk would repeat (a damaged source, a wrong frame count,
+arguments the worker refuses) is final: not retried, and named in words.
 """
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from dataclasses import asdict
 from typing import Any, Callable, Optional
@@ -21,6 +24,30 @@ from .audio import AudioEncode
 from .plan import Segment
 from .planfile import StepError, TranscodePlan
 from .split import split
+
+
+# The segment worker's exit statuses that another attempt cannot change
+# (plugins/workers/transcode_segment.sh documents them all).
+WORKER_BAD_USAGE, WORKER_WRONG_FRAMES, WORKER_INPUT_DAMAGED = 2, 5, 7
+
+
+def source_span(seg: Segment) -> str:
+    """Where a segment lies in the source, in words: "6.40–9.60 s"."""
+    return f"{seg.start_s:.2f}–{seg.start_s + seg.duration_s:.2f} s"
+
+
+def final_causes(plan: TranscodePlan, seg: Segment) -> dict[int, str]:
+    """What each final exit status of the worker means for this segment, in words."""
+    span = source_span(seg)
+    return {
+        WORKER_BAD_USAGE: f"the segment worker refused its arguments for segment {seg.index} "
+                          "(a setting it cannot take, or a bug in the plan)",
+        WORKER_WRONG_FRAMES: f"segment {seg.index} ({span} of the source) does not decode to its planned "
+                             f"{seg.frames} frames although ffmpeg reported no error; the source is probably "
+                             f"damaged there (check it with: ffmpeg -v error -i {shlex.quote(plan.source)} -f null -)",
+        WORKER_INPUT_DAMAGED: f"the source is damaged around {span} (segment {seg.index}); "
+                              "repair or re-export it",
+    }
 
 
 def segment_item(plan: TranscodePlan, seg: Segment, *, worker: str, ffmpeg: str, ffprobe: str) -> WorkItem:
@@ -37,18 +64,41 @@ def segment_item(plan: TranscodePlan, seg: Segment, *, worker: str, ffmpeg: str,
             "--index", str(seg.index), "--count", str(len(plan.segments)), "--run-id", plan.run_id,
             "--codec", enc.video_codec, "--preset", enc.preset, "--crf", enc.crf,
             "--threads", str(plan.threads_per_worker), "--ffmpeg", ffmpeg, "--ffprobe", ffprobe)
-    return WorkItem(name=seg.name, argv=argv, inputs=(chunk,), outputs=(output,), index=seg.index)
+    return WorkItem(name=seg.name, argv=argv, inputs=(chunk,), outputs=(output,), index=seg.index,
+                    final_exit_codes=final_causes(plan, seg))
 
 
 def frames_check(plan: TranscodePlan) -> Accept:
-    """Reject a result whose frame count is not the planned one (the attempt then counts as failed)."""
-    planned = plan.frames_by_segment
+    """Reject a result whose frame count is not the planned one: a final failure,
+    since the same chunk and arguments give the same count again."""
+    by_name = {seg.name: seg for seg in plan.segments}
 
     def accept(item: WorkItem, result: dict) -> None:
-        if result.get("frames_out") != planned[item.name]:
-            raise WorkFailed(f"worker reported {result.get('frames_out')} frames, expected {planned[item.name]}")
+        seg = by_name[item.name]
+        if result.get("frames_out") != seg.frames:
+            raise WorkFailed(f"worker reported {result.get('frames_out')} frames, expected {seg.frames} "
+                             f"(segment {seg.index}, {source_span(seg)} of the source)", final=True)
 
     return accept
+
+
+def failure_message(failed: dict[str, str], final: set[str]) -> str:
+    """The segments that failed, in words: first those retrying cannot help, then those that ran out of retries."""
+    def named(names: list[str]) -> str:
+        return "; ".join(f"{name}: {failed[name]}" for name in names)
+
+    hopeless = sorted(name for name in failed if name in final)
+    retried = sorted(name for name in failed if name not in final)
+    parts = []
+    if hopeless:
+        parts.append(f"{len(hopeless)} segment(s) cannot be made, and retrying cannot help: {named(hopeless)}.")
+    if retried:
+        parts.append(f"{len(retried)} segment(s) failed after every retry: {named(retried)}.")
+    if retried and not hopeless:
+        parts.append("Verified segments are kept; rerun to redo only the rest.")
+    else:
+        parts.append("Verified segments are kept; fix the cause above, then rerun to redo only the rest.")
+    return " ".join(parts)
 
 
 def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str,
@@ -69,9 +119,7 @@ def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str,
             raise
         raise StepError(str(err), lab_progress=f"segments: {err}") from None
     if out["failed"]:
-        named = "; ".join(f"{name}: {why}" for name, why in out["failed"].items())
-        raise StepError(f"{len(out['failed'])} segment(s) failed after every retry: {named}. "
-                        "Verified segments are kept; rerun to redo only the rest.", **out)
+        raise StepError(failure_message(out["failed"], set(out["not_retried"])), **out)
     if out["audio_error"]:
         raise StepError(out["audio_error"], **out)
     return out
@@ -123,6 +171,7 @@ def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: 
 
     finished = [item for item in outcome.items if item.ok]
     failed = {item.name: item.error or "" for item in outcome.failed}
+    not_retried = sorted(item.name for item in outcome.failed if item.final)
     fps = sum(frames[item.name] for item in finished) / segments_s if segments_s > 0 else 0.0
     entries = recorder.data["segments"]
     results = [dict(entries[seg.name]["result"], resumed=seg.name in done)
@@ -136,6 +185,7 @@ def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: 
         "results": results,
         "resumed": sorted(done),
         "failed": {name: failed[name] for name in sorted(failed)},
+        "not_retried": not_retried,  # failed for a reason another attempt cannot change
         "attempts": [asdict(attempt) for attempt in outcome.attempts],
         "audio_error": audio.error,
         "audio_resumed": audio.resumed,
