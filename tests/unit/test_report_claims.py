@@ -238,3 +238,26 @@ def test_skipped_input_lines_have_their_own_section(tmp_path: Path) -> None:
     parameters = html.split("<h3>Exact parameters</h3>")[1].split("</table>")[0]
     assert "malformed" not in parameters  # was: malformed_examples as JSON among the parameters
     assert "Skipped input lines" in Path(out["files"]["summary.md"]).read_text(encoding="utf-8")
+
+
+def test_the_verifier_checks_and_streams_are_tables_not_json(tmp_path: Path) -> None:
+    verification = {
+        "passed": True, "frames_source": 1200, "frames_output": 1200,
+        "checks": [{"check": "video frames shown", "source": 1200, "output": 1200, "rule": "equal", "passed": True},
+                   {"check": "audio 0 start - video start, s", "source": 0.478, "output": 0.478,
+                    "rule": "within 50 ms", "passed": True}],
+        "streams": {"source": [{"index": 0, "kind": "video", "codec": "h264"}, {"index": 1, "kind": "audio"}]},
+    }
+    runs = [transcode_run("tc-1-strong-n2-r1", 7.0), baseline_run("tc-1-baseline-n1-r1", 8.06)]
+    html = html_of(write_report(str(tmp_path), "transcode", runs, vm_context(), {"verification": verification},
+                                now=NOW))
+    part = section(html, "Verification")
+    assert "<td class=\"l\">audio 0 start - video start, s</td>" in part
+    assert "&quot;check&quot;" not in part and "{" not in text_of(part)  # no JSON dumped into a cell
+    assert "<h3>streams.source</h3>" in part and ">h264<" in part
+
+
+def test_a_rounding_error_is_not_shown_as_minus_zero_percent() -> None:
+    from labkit.report import html
+
+    assert html._pct(-6.19e-08) == "0%" and html._pct(0.195) == "20%" and html._pct(-0.02) == "-2%"

@@ -71,7 +71,9 @@ def _f(value: Any, digits: int = 3, unit: str = "") -> str:
 
 def _pct(value: Any) -> str:
     number = _num(value)
-    return "–" if number is None else f"{number:.0%}"
+    if number is None:
+        return "–"
+    return f"{0.0 if abs(number) < 0.005 else number:.0%}"  # no "-0%" from a rounding error
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1, row_classes: Sequence[str] | None = None,
@@ -185,14 +187,34 @@ def verification_section(verification: Mapping[str, Any] | None) -> str:
         ["audio, s", _f(verification.get("audio_source_s"), 6), _f(verification.get("audio_output_s"), 6), "within 50 ms"],
     ]
     known = {"frames_source", "frames_output", "duration_source_s", "duration_output_s", "audio_source_s", "audio_output_s", "passed"}
+    checks = verification.get("checks")
+    if _is_records(checks):  # the verifier lists every check it made: show those, one row each
+        rows = [[esc(c.get("check")), esc(c.get("source")), esc(c.get("output")), esc(c.get("rule")),
+                 esc(c.get("passed"))] for c in checks]
+        known |= {"checks"}
     others = [(k, v) for k, v in verification.items() if k not in known]
+    records = [(k, v) for k, v in flatten(others) if _is_records(v)]
+    plain = [(k, v) for k, v in flatten(others) if not _is_records(v)]
+    headers = ["check", "source", "output", "rule"] + (["passed"] if _is_records(checks) else [])
     return (
         f'<section><h2>Verification</h2><div class="box {cls}"><strong>Output verification {word}</strong>: '
         "the joined file is compared with the source.</div>"
-        + table(["check", "source", "output", "rule"], rows)
-        + (kv_table(others) if others else "")
+        + table(headers, rows, wrap=[1, 2, 3])
+        + "".join(f"<h3>{esc(name)}</h3>" + records_table(value) for name, value in records)
+        + (kv_table(plain) if plain else "")
         + "</section>"
     )
+
+
+def _is_records(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, Mapping) for v in value)
+
+
+def records_table(records: Sequence[Mapping[str, Any]]) -> str:
+    """A list of dicts (e.g. the streams of a file) as a table: one row each, a column per key."""
+    keys = list(dict.fromkeys(k for r in records for k in r))
+    rows = [[esc(r.get(k)) for k in keys] for r in records]
+    return table([esc(k) for k in keys], rows, left=0, wrap=list(range(len(keys))))
 
 
 def legacy_section(legacy: Mapping[str, Any] | None) -> str:
