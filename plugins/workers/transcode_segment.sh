@@ -9,7 +9,7 @@
 # the segment's keyframe and may also hold a few frames that belong to the
 # neighbouring segments (the open-GOP leading B-frames). The worker decodes
 # the chunk, keeps exactly the frames whose time lies in
-# [first packet's time, first packet's time + duration), encodes them to a
+# [first packet's time + lead, first packet's time + lead + duration), encodes them to a
 # temporary file, counts the frames written (they must equal --frames, the
 # count the controller computed from the source's timestamps), and only then
 # renames the file into place. It prints exactly one line
@@ -21,11 +21,15 @@
 #   transcode_segment.sh --input CHUNK --output SEG.mp4 --frames N
 #       --duration SECONDS|0 --tolerance SECONDS --index I --count C
 #       --run-id ID --codec ENCODER --preset PRESET --crf CRF --threads T
-#       --ffmpeg FFMPEG --ffprobe FFPROBE [--slot S]
+#       --ffmpeg FFMPEG --ffprobe FFPROBE [--lead SECONDS] [--slot S]
 # --duration 0 means "to the end of the chunk" (the last segment).
-# Every option but --slot is required: the encoder settings and programs have
-# their defaults in one place, the transcode role's defaults/main.yml. --slot
-# (the worker slot, where the caller knows it) is only echoed in the RESULT line.
+# --lead (default 0): how far after the chunk's first packet the segment's
+# first frame is -- a clip trimmed without re-encoding hides, by its edit list,
+# the start of the GOP its first shown frame belongs to.
+# Every option but --lead and --slot is required: the encoder settings and
+# programs have their defaults in one place, the transcode role's
+# defaults/main.yml. --slot (the worker slot, where the caller knows it) is
+# only echoed in the RESULT line.
 #
 # Exit statuses (the caller retries only those that another attempt can change):
 #   0  done: the segment is in place and the RESULT line printed
@@ -51,12 +55,13 @@ usage() { rc=2 die "$@"; }
 
 REQUIRED='input output frames duration tolerance index count run_id codec preset crf threads ffmpeg ffprobe'
 for name in $REQUIRED slot; do eval "$name=''"; done
+lead=0
 
 while [ "$#" -gt 0 ]; do
     [ "$#" -ge 2 ] || usage "option $1 needs a value"
     name=$(printf '%s' "${1#--}" | tr '-' '_')
     case "$1" in --*_* | *[!A-Za-z-]*) usage "unknown option: $1" ;; esac  # --lower-case-words only
-    case " $REQUIRED slot " in *" $name "*) ;; *) usage "unknown option: $1" ;; esac
+    case " $REQUIRED lead slot " in *" $name "*) ;; *) usage "unknown option: $1" ;; esac
     # $name is one of the names above; eval only ever sees "name=\$2", never the value.
     eval "$name=\$2"
     shift 2
@@ -79,6 +84,7 @@ is_word() { case "$1" in '' | *[!A-Za-z0-9._:-]*) return 1 ;; *) return 0 ;; esa
 [ -f "$input" ] && [ -r "$input" ] || die "input chunk '$input' is not a readable file"
 is_uint "$frames" && [ "$frames" -gt 0 ] || usage "--frames must be a positive integer, got '$frames'"
 is_decimal "$duration" || usage "--duration must be a number of seconds, got '$duration'"
+is_decimal "$lead" || usage "--lead must be a number of seconds, got '$lead'"
 is_decimal "$tolerance" || usage "--tolerance must be a number of seconds, got '$tolerance'"
 is_uint "$index" || usage "--index must be an integer, got '$index'"
 is_uint "$count" || usage "--count must be an integer, got '$count'"
@@ -119,8 +125,8 @@ rm -f -- "$tmp"
 t_start_ns=$(date +%s%N)
 cs_start=$(uptime_cs) || die "cannot read /proc/uptime"
 
-# The chunk starts (in decode order) with the segment's keyframe: its time is
-# the segment's start on the chunk's own timeline.
+# The chunk starts (in decode order) with the segment's keyframe: its time
+# (plus --lead) is the segment's start on the chunk's own timeline.
 t0=$("$ffprobe" -v error -select_streams v:0 -read_intervals '%+#1' \
     -show_entries packet=pts_time -of csv=p=0 -- "$input" | head -n 1 | tr -d ', \r')
 is_decimal "${t0#-}" || die "cannot read the first timestamp of '$input' (got '$t0')"
@@ -130,9 +136,9 @@ is_decimal "${t0#-}" || die "cannot read the first timestamp of '$input' (got '$
 # Frame times are compared with half a frame of slack, so rounding of a
 # container's time base can neither drop nor add a frame.
 if [ "$duration" = 0 ] || [ "$duration" = 0.0 ]; then
-    keep="gte(t,$t0-$tolerance)"
+    keep="gte(t,$t0+$lead-$tolerance)"
 else
-    keep="gte(t,$t0-$tolerance)*lt(t,$t0+$duration-$tolerance)"
+    keep="gte(t,$t0+$lead-$tolerance)*lt(t,$t0+$lead+$duration-$tolerance)"
 fi
 
 "$ffmpeg" -nostdin -hide_banner -loglevel error -y \
@@ -172,6 +178,7 @@ if [ "$frames_out" -ne "$frames" ]; then
 fi
 bytes_out=$(wc -c <"$tmp" | tr -d ' ')
 mv -f -- "$tmp" "$output" || rc=6 die "cannot rename '$tmp' to '$output'"
+rm -f -- "$log"  # done with it: the success path ends with the cleanup trap removed
 
 cs_end=$(uptime_cs) || die "cannot read /proc/uptime"
 t_end_ns=$(date +%s%N)

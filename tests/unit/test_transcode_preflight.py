@@ -265,6 +265,9 @@ def test_the_worker_exit_statuses_tell_bad_usage_wrong_frames_and_damage_apart(
     assert damaged.returncode == 7, damaged.stderr
     assert "the input is damaged (ffmpeg: decode_slice_header error); wrote 297 frames, expected 300" in damaged.stderr
     assert not out.exists() and not list(tmp_path.glob("seg_0000.mp4.part*"))  # temporary and log removed
+    good = worker_run(*worker_args(videos["intact"], out, 300))
+    assert good.returncode == 0, good.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seg_0000.mp4"]  # the segment only, no ffmpeg log
 
 
 def a_plan(work: Path, source: str = "/videos/a.mp4") -> SimpleNamespace:
@@ -312,7 +315,8 @@ def test_segment_items_carry_their_final_causes_and_a_wrong_count_is_final(tmp_p
     item = segments.segment_item(plan, plan.segments[0], worker="w", ffmpeg="f", ffprobe="p")
     assert set(item.final_exit_codes) == {2, 5, 7}
     wrong_frames = item.final_exit_codes[5]
-    assert "0.00–3.20 s of the source" in wrong_frames and "ffmpeg -v error -i /videos/a.mp4 -f null -" in wrong_frames
+    assert "0.00–3.20 s of the source" in wrong_frames
+    assert "ffmpeg -v error -i /videos/a.mp4 -f null -" in wrong_frames
     with pytest.raises(WorkFailed) as err:
         segments.frames_check(plan)(item, {"frames_out": 95})
     assert err.value.final and str(err.value) == ("worker reported 95 frames, expected 96 "
