@@ -235,6 +235,8 @@ def test_skipped_input_lines_have_their_own_section(tmp_path: Path) -> None:
     assert "2 line(s) of" in skipped and "1 malformed, 1 not recognised" in skipped
     assert "Error from server (NotFound)" in skipped and "kubectl error" in skipped
     assert re.search(r"<td[^>]*>2</td>.*unparsable number", skipped, re.S)
+    validity = section(html, "Validity")  # a log says nothing about cores or throttling
+    assert "oversubscription not checked" in validity and "no point ran more workers" not in validity
     parameters = html.split("<h3>Exact parameters</h3>")[1].split("</table>")[0]
     assert "malformed" not in parameters  # was: malformed_examples as JSON among the parameters
     assert "Skipped input lines" in Path(out["files"]["summary.md"]).read_text(encoding="utf-8")

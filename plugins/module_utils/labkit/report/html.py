@@ -129,9 +129,12 @@ def headline_section(head: Mapping[str, Any], legacy: Mapping[str, Any] | None) 
     if head.get("best_workers") is not None and head.get("reference_fastest") and scaled is not None:
         cards.append(card(f"fastest: N={head['best_workers']}", _f(head.get("t1_s"), 3, " s"),
                           esc(head.get("t1_reference")) + "; no N > 1 was faster"))
+        ci = ""
+        if _num(scaled.get("speedup_ci_low")) is not None and _num(scaled.get("speedup_ci_high")) is not None:
+            ci = f" (95% CI {_f(scaled['speedup_ci_low'])}–{_f(scaled['speedup_ci_high'])})"
         cards.append(card(f"best N > 1 (N={scaled.get('workers')})", _f(scaled.get("speedup"), 3, "×"),
-                          f"{_f(scaled.get('t_median_s'), 3, ' s')}, efficiency {_pct(scaled.get('efficiency'))}: "
-                          "slower than T(1)"))
+                          f"{_f(scaled.get('t_median_s'), 3, ' s')}, efficiency {_pct(scaled.get('efficiency'))}, "
+                          f"speed-up{ci}: slower than T(1)"))
     elif head.get("best_workers") is not None:
         weak = head.get("mode") == "weak"
         if _num(head.get("speedup")) is not None:
@@ -278,7 +281,7 @@ def skipped_lines_section(skipped: Mapping[str, Any] | None) -> str:
         f'<div class="box warn">{esc(total)} line(s) of {esc(skipped.get("file"))} were left out: '
         f"{esc(skipped.get('malformed', 0))} malformed, {esc(skipped.get('unrecognised', 0))} not recognised. "
         f"Nothing from them is in the figures.{esc(more)}</div>"
-        + table(["file", "line", "kind", "why", "text"], rows, left=1, wrap=[3, 4])
+        + table(["file", "line", "kind", "why", "text"], rows, left=1, wrap=[2, 3, 4])
         + "</section>"
     )
 

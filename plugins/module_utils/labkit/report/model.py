@@ -184,7 +184,8 @@ def _plural(count: int, word: str) -> str:
 
 
 def _scaled_figures(row: Row) -> dict[str, Any]:
-    return {key: row.get(key) for key in ("workers", "speedup", "efficiency", "t_median_s", "valid")}
+    return {key: row.get(key) for key in ("workers", "speedup", "speedup_ci_low", "speedup_ci_high", "efficiency",
+                                          "t_median_s", "valid")}
 
 
 def headline(
@@ -496,7 +497,10 @@ def checks_without_warning(runs: Sequence[Run], summary: Sequence[Row], context:
         checks.append("no node throttled (vcgencmd get_throttled before and after)")
     else:
         checks.append("throttling not checked: no node gave a vcgencmd get_throttled reading (not a Raspberry Pi?)")
-    if not any(r.get("oversubscribed") for r in runs):
+    cores_known = any(isinstance(n, Mapping) and _num(n.get("cores")) for n in context.get("nodes") or [])
+    if not cores_known:
+        checks.append("oversubscription not checked: no node's cores are known")
+    elif not any(r.get("oversubscribed") for r in runs):
         checks.append("no point ran more workers than cores")
     timed = [r for r in summary if int(r.get("runs") or 0) > 0 and r.get("mode") != "legacy"]
     once = [r for r in timed if int(r.get("runs") or 0) < 2]
