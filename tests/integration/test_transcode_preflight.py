@@ -122,7 +122,7 @@ def test_a_read_only_output_folder_is_refused_before_any_work(videos: dict[str, 
 
 def test_a_truncated_source_is_named_damaged_before_any_work(videos: dict[str, Path], tmp_path: Path) -> None:
     proc = transcode(tmp_path, videos["cut"])
-    text = assert_refused_before_any_work(proc, tmp_path, "video 'cut.mp4' is damaged: ffprobe could not read past ")
+    text = assert_refused_before_any_work(proc, tmp_path, "cut.mp4' is damaged: ffprobe could not read past ")
     assert "s of 10.0 s (partial file); repair or re-export it" in text
     assert "wrote" not in text  # not found late, by a segment's frame count
 
