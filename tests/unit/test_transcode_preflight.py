@@ -273,7 +273,7 @@ def test_the_worker_exit_statuses_tell_bad_usage_wrong_frames_and_damage_apart(
 def a_plan(work: Path, source: str = "/videos/a.mp4") -> SimpleNamespace:
     """What segment_item and frames_check read of a TranscodePlan (duck-typed: no ffmpeg planning needed)."""
     seg = SimpleNamespace(index=0, name="seg_0000.mp4", chunk="chunk_0000.ts", start_s=0.0, duration_s=3.2,
-                          frames=96)
+                          frames=96, lead_s=0.0)
     return SimpleNamespace(work=str(work), source=source, run_id="transcode-1-strong-n1-r1", segments=[seg],
                            encoding=SimpleNamespace(video_codec="libx264", preset="ultrafast", crf="28"),
                            video=SimpleNamespace(tolerance_s=0.016), threads_per_worker=1)
