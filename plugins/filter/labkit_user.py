@@ -52,11 +52,25 @@ def lab_plural(count: Any, noun: str, many: str | None = None) -> str:
     return plural(int(count), noun, many)
 
 
+def other_roles_options(role_path: str) -> list[str]:
+    """The options of the roles beside this one, for a suggestion when a name belongs elsewhere."""
+    roles = os.path.dirname(os.path.normpath(role_path))
+    names: list[str] = []
+    for other in sorted(os.listdir(roles)):
+        path = os.path.join(roles, other)
+        if path != os.path.normpath(role_path) and os.path.isfile(os.path.join(path, "meta", "argument_specs.yml")):
+            names += declared_options(path)
+    return names
+
+
 def lab_unknown_variables(names: Iterable[str], role_path: str) -> str:
     role = os.path.basename(os.path.normpath(role_path))
     prefix = f"{role}_"
     where = f"roles/{role}/meta/argument_specs.yml"
-    return unknown_variables_message(unknown_variables(names or [], declared_options(role_path), prefix), prefix, where)
+    unknown = unknown_variables(names or [], declared_options(role_path), prefix)
+    if any(close is None for _, close in unknown):  # only then read the other roles
+        unknown = unknown_variables(names or [], declared_options(role_path), prefix, other_roles_options(role_path))
+    return unknown_variables_message(unknown, prefix, where)
 
 
 class FilterModule:

@@ -93,4 +93,7 @@ def test_unknown_variables_are_checked_against_the_roles_argument_specs():
     transcode = str(REPO / "roles" / "transcode")
     assert "transcode_wokers (did you mean transcode_workers?)" in user.lab_unknown_variables(
         ["transcode_wokers"], transcode)
+    # A name of another role's (here under its old name) is pointed there.
+    assert "pi_prerequisites_check_clock (did you mean rpi_prerequisites_check_clock?)" in user.lab_unknown_variables(
+        ["pi_prerequisites_check_clock"], pi)
     assert user.lab_plural(1, "run") == "1 run" and user.lab_plural("3", "run") == "3 runs"

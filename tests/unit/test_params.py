@@ -124,3 +124,13 @@ def test_plural_counts_things_in_words() -> None:
 
     assert plural(1, "segment") == "1 segment" and plural(2, "segment") == "2 segments"
     assert plural(0, "run") == "0 runs" and plural(3, "child", "children") == "3 children"
+
+
+def test_an_unknown_name_may_be_pointed_at_another_roles_variable() -> None:
+    from labkit.params import unknown_variables
+
+    found = unknown_variables(["pi_prerequisites_reboot"], ["pi_samples"], "pi_", elsewhere=["rpi_prerequisites_reboot"])
+    assert found == [("pi_prerequisites_reboot", "rpi_prerequisites_reboot")]
+    # This role's own names come first.
+    assert unknown_variables(["pi_sampels"], ["pi_samples"], "pi_", elsewhere=["pi_sample"]) == [
+        ("pi_sampels", "pi_samples")]

@@ -149,12 +149,22 @@ def parse_bool(name: str, value: Any) -> bool:
     raise ParameterError(f"{name}={value!r} is not true or false")
 
 
-def unknown_variables(given: Iterable[str], known: Iterable[str], prefix: str) -> list[tuple[str, str | None]]:
+def unknown_variables(given: Iterable[str], known: Iterable[str], prefix: str,
+                      elsewhere: Iterable[str] = ()) -> list[tuple[str, str | None]]:
     """The names in `given` that start with `prefix` (a workload's namespace, "pi_") but are not
-    `known`, sorted, each with the closest known name (or None when nothing is close)."""
+    `known`, sorted, each with the closest known name, else the closest of `elsewhere` (other
+    roles' variables: pi_prerequisites_reboot was renamed rpi_prerequisites_reboot), else None."""
     known_names = sorted(set(known))
-    return [(name, next(iter(difflib.get_close_matches(name, known_names, n=1, cutoff=0.6)), None))
-            for name in sorted(set(given)) if name.startswith(prefix) and name not in known_names]
+    other_names = sorted(set(elsewhere) - set(known_names))
+
+    def closest(name: str) -> str | None:
+        for names in (known_names, other_names):
+            match = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+            if match:
+                return match[0]
+        return None
+
+    return [(name, closest(name)) for name in sorted(set(given)) if name.startswith(prefix) and name not in known_names]
 
 
 def unknown_variables_message(unknown: list[tuple[str, str | None]], prefix: str, where: str) -> str:
