@@ -73,6 +73,10 @@ options:
     description: Folder holding the per-source work folders.
     type: path
     required: true
+  ffmpeg:
+    description: ffmpeg program (checked with the encoders before any work).
+    type: str
+    required: true
   ffprobe:
     description: ffprobe program.
     type: str
@@ -158,7 +162,7 @@ OPTIONS = {
     **{name: {"type": "raw", "required": True}
        for name in ("video", "segment_seconds", "workers", "retries", "crf", "baseline")},
     **{name: {"type": "str", "required": True}
-       for name in ("output", "video_codec", "preset", "audio_codec", "audio_bitrate", "streams", "ffprobe")},
+       for name in ("output", "video_codec", "preset", "audio_codec", "audio_bitrate", "streams", "ffmpeg", "ffprobe")},
     "work_dir": {"type": "path", "required": True},
     "cwd": {"type": "path"},
 }

@@ -122,3 +122,36 @@ def test_a_clip_trimmed_by_an_edit_list_plans_only_the_frames_a_player_shows() -
     # segment 0's chunk still starts at the hidden keyframe: the worker skips 9 frames' time into it
     assert segs[0].chunk_packets == 30 and segs[0].lead_s == pytest.approx(9 / 30)
     assert segs[1].lead_s == 0.0
+
+
+def test_psnr_is_read_from_ffmpeg_s_log_and_infinity_is_a_number() -> None:
+    log = "[Parsed_psnr_4 @ 0x1] PSNR y:40.1 u:44.0 v:44.2 average:41.62 min:41.62 max:41.62\n"
+    assert commands.psnr_of(log) == 41.62
+    assert commands.psnr_of("PSNR y:inf u:inf v:inf average:inf min:inf max:inf") == 100.0
+    assert commands.psnr_of("no psnr here") is None
+
+
+def test_the_mux_places_each_track_at_its_source_offset_without_negative_times() -> None:
+    inputs = commands.MuxInputs(audio=[("/w/audio_0.mka", 0.478), ("/w/audio_1.mka", -0.3)],
+                                subtitles=[(4, "mov_text")], subtitle_source="/v/a b.mp4", subtitle_origin_s=-1.4,
+                                rotation=-90.0, rotation_option=False)
+    cmd = commands.mux_command("ffmpeg", "/w/list", inputs, "/o.mp4", "mp4")
+    # audio 1 starts 0.3 s before the video: the video moves 0.3 s later instead of cutting the audio
+    assert cmd[cmd.index("concat") - 3:cmd.index("concat")] == ["-itsoffset", "0.300000", "-f"]
+    assert cmd[cmd.index("/w/audio_0.mka") - 3:cmd.index("/w/audio_0.mka")] == ["-itsoffset", "0.778000", "-i"]
+    assert cmd[cmd.index("/w/audio_1.mka") - 1] == "-i"  # 0 s: no offset needed
+    assert cmd[cmd.index("/v/a b.mp4") - 3:cmd.index("/v/a b.mp4")] == ["-itsoffset", "-1.100000", "-i"]
+    maps = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-map"]
+    assert maps == ["0:v:0", "1:a:0", "2:a:0", "3:4"]
+    assert cmd[cmd.index("-c:s:0") + 1] == "mov_text" and "rotate=270" in cmd
+    with_option = commands.mux_command("ffmpeg", "/w/list", commands.MuxInputs(rotation=90.0, rotation_option=True),
+                                       "/o.mp4", "mp4")
+    assert with_option[with_option.index("-display_rotation:v:0") + 1] == "90" and "-metadata:s:v:0" not in with_option
+
+
+def test_every_audio_track_is_encoded_by_one_ffmpeg_reading_the_source_once() -> None:
+    cmd = commands.audio_command("ffmpeg", "/v/in.mkv", [(1, "/w/audio_0.mka.part"), (3, "/w/audio_1.mka.part")],
+                                 "aac", "128k")
+    assert cmd.count("-i") == 1 and cmd.count("/v/in.mkv") == 1
+    assert [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-map"] == ["0:1", "0:3"]
+    assert cmd[-1] == "/w/audio_1.mka.part" and cmd.count("matroska") == 2

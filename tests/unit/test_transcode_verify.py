@@ -81,3 +81,11 @@ def test_no_audio_in_means_none_out() -> None:
     assert verify.check([VIDEO], [VIDEO], FRAME)["passed"]
     assert not verify.check([VIDEO], [VIDEO, AUDIO], FRAME)["passed"]
     assert verify.check([VIDEO], [VIDEO], FRAME)["audio_source_s"] is None
+
+
+def test_a_first_frame_from_elsewhere_in_the_video_fails() -> None:
+    """A trimmed clip's hidden frames encoded instead of the shown ones: right count, wrong pictures."""
+    assert check()["passed"] and not any(c["check"].startswith("first frame") for c in check()["checks"])
+    r = verify.check(SOURCE, SOURCE, FRAME, first_frame_psnr_db=15.6)
+    assert failed(r) == ["first frame shown, PSNR dB"]
+    assert verify.check(SOURCE, SOURCE, FRAME, first_frame_psnr_db=41.6)["passed"]

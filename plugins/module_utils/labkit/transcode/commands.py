@@ -2,6 +2,7 @@
 shell ever sees a file name."""
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
@@ -115,6 +116,24 @@ class MuxInputs:
 
     def shift_s(self) -> float:
         return max([0.0] + [-offset for _, offset in self.audio])
+
+
+def first_frame_psnr_command(ffmpeg: str, source: str, video_index: int, output: str) -> list[str]:
+    """PSNR of the output's first frame against the first frame the source
+    shows (edit lists honoured), paired by position, not by timestamp."""
+    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "info", "-i", source, "-i", output,
+            "-lavfi", f"[0:{video_index}]settb=1/30,setpts=N[a];[1:v:0]settb=1/30,setpts=N[b];[a][b]psnr",
+            "-frames:v", "1", "-f", "null", "-"]
+
+
+def psnr_of(stderr: str) -> Optional[float]:
+    """The average PSNR ffmpeg's psnr filter logs at the end ("... average:41.62 ...").
+
+    Identical pictures (ffmpeg: inf) count as 100 dB: JSON has no infinity."""
+    found = re.findall(r"average:(inf|[0-9.]+)", stderr)
+    if not found:
+        return None
+    return 100.0 if found[-1] == "inf" else float(found[-1])
 
 
 def has_display_rotation(ffmpeg: str) -> bool:

@@ -46,6 +46,13 @@ def measure(path: str, ffprobe: str) -> list[StreamFacts]:
     return streams.facts(probe.probe(path, ffprobe), probe.probe_packet_table(path, ffprobe))
 
 
+def first_frame_psnr(ffmpeg: str, plan: TranscodePlan, output: str) -> float | None:
+    """The output's first frame against the source's first shown frame (None when ffmpeg could not say)."""
+    proc = subprocess.run(commands.first_frame_psnr_command(ffmpeg, plan.source, plan.video.index, output),
+                          capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+    return commands.psnr_of(proc.stderr) if proc.returncode == 0 else None
+
+
 def mux_inputs(plan: TranscodePlan, ffmpeg: str) -> commands.MuxInputs:
     """The audio files and subtitles beside the joined video, each at its source offset, and the rotation."""
     rotation = plan.source_streams[0].rotation
@@ -98,7 +105,8 @@ def _finish(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
     join_mux_s = time.monotonic() - t_join
 
     t_verify = time.monotonic()
-    verification = verify.check(plan.source_streams, measure(tmp, ffprobe), plan.video.frame_s)
+    verification = verify.check(plan.source_streams, measure(tmp, ffprobe), plan.video.frame_s,
+                                first_frame_psnr(ffmpeg, plan, tmp))
     verify_s = time.monotonic() - t_verify
     if not verification["passed"]:
         raise StepError(f"verification failed, output not written ({'; '.join(verification['problems'])}); "

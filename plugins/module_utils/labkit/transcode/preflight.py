@@ -4,10 +4,9 @@ settings, the folders the run writes to, and whether the source is intact.
 Each check raises ParamError (labkit.params.ParameterError) with a sentence
 that names the variable, the value and the cause, so that a setting that can
 never work is refused before the video is split, not after every segment has
-been encoded. `prepare` calls them before it writes anything:
-
-    preflight(ffmpeg, ffprobe, encoding, work_dir=..., output_dir=..., has_audio=...)
-    check_source(src, named, ffprobe)
+been encoded. `prepare` calls them before it writes anything: `preflight()`
+for the settings, programs and folders, `damage_of()` / `unopenable_damage()`
+on its own probes of the source (`check_source()` runs those probes itself).
 """
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ from typing import Optional, Protocol, Sequence
 
 from ..backends import tail
 from .params import ParamError
+from .probe import MediaInfo, PacketTable, ProbeError, fraction, probe, probe_packet_table, span
 
 # One short encode must finish well within this; a hung program is a finding too.
 PROBE_TIMEOUT_S = 30.0
@@ -226,26 +226,6 @@ def damage_reason(stderr: str) -> Optional[str]:
     return None
 
 
-def read_span(csv: str) -> tuple[Optional[float], Optional[float]]:
-    """(seconds ffprobe read, seconds the container declares) from its packet and format csv lines."""
-    start: Optional[float] = None
-    declared: Optional[float] = None
-    end: Optional[float] = None
-    for line in csv.splitlines():
-        fields = line.strip().split(",")
-        try:
-            if fields[0] == "packet" and len(fields) >= 4:
-                end = max(end or 0.0, float(fields[2]) + (float(fields[3]) if fields[3] != "N/A" else 0.0))
-            elif fields[0] == "format" and len(fields) >= 3:
-                start = float(fields[1]) if fields[1] != "N/A" else None
-                declared = float(fields[2]) if fields[2] != "N/A" else None
-        except ValueError:  # "N/A" timestamps: not this packet's to say
-            continue
-    if end is not None and start is not None:
-        end -= start
-    return end, declared
-
-
 def is_mp4_family(path: str) -> bool:
     """An ISO/QuickTime file by its first box (ftyp), not by its name."""
     try:
@@ -255,30 +235,51 @@ def is_mp4_family(path: str) -> bool:
         return False
 
 
-def source_damage(source: str, ffprobe: str) -> Optional[str]:
-    """Why the source is damaged, in words, or None when ffprobe reads every packet without an error.
+def read_end_s(info: MediaInfo, table: PacketTable) -> Optional[float]:
+    """How far into the file ffprobe read: the latest end of any stream's packets, from the file's start."""
+    ends = []
+    for stream in info.streams:
+        measured = span(table.of(int(stream["index"])), fraction(stream.get("time_base")))
+        if measured.start_s is not None and measured.duration_s is not None:
+            ends.append(measured.start_s + measured.duration_s)
+    return max(ends) - (info.start_time_s or 0.0) if ends else None
 
-    Reads every packet (no decoding: about as fast as the planner's own probe).
-    A file FFmpeg cannot open at all is not called damaged here unless it is an
-    MP4/MOV whose index is missing; the probe that follows names it."""
-    ran = run([ffprobe, "-v", "error", "-show_entries",
-               "format=start_time,duration:packet=stream_index,pts_time,duration_time", "-of", "csv", "--", source])
-    if ran.returncode != 0:
-        if "moov atom not found" in ran.stderr and is_mp4_family(source):
-            return ("its index (the moov atom) is missing, so it was cut short while being recorded or copied "
-                    "and no player can read it")
-        return None
-    reason = damage_reason(ran.stderr)
+
+def damage_of(info: MediaInfo, table: PacketTable) -> Optional[str]:
+    """Why the source is damaged, in words, or None when ffprobe read every packet without an error.
+
+    Uses the planner's own packet read (no second pass over the file)."""
+    reason = damage_reason(table.errors)
     if reason is None:
         return None
-    read_s, declared_s = read_span(ran.stdout)
+    read_s, declared_s = read_end_s(info, table), info.duration_s
     if read_s is not None and declared_s and read_s < declared_s - 0.05 * declared_s:
         return f"ffprobe could not read past {read_s:.1f} s of {declared_s:.1f} s ({reason})"
     return f"ffprobe reports {reason!r} while reading its packets"
 
 
+def unopenable_damage(source: str, error: str) -> Optional[str]:
+    """When FFmpeg cannot open the source at all: the damage, if it is an MP4/MOV whose index is missing.
+
+    A text file named .mp4 gets the same "moov atom not found": it is not called damaged."""
+    if "moov atom not found" in error and is_mp4_family(source):
+        return ("its index (the moov atom) is missing, so it was cut short while being recorded or copied "
+                "and no player can read it")
+    return None
+
+
 def check_source(source: str, named: str, ffprobe: str) -> None:
-    """ParamError naming the video and the damage when the source is truncated or has unreadable data."""
-    damage = source_damage(source, ffprobe)
+    """ParamError naming the video and the damage when the source is truncated or has unreadable data.
+
+    (prepare runs the same checks on the probes it makes anyway.)"""
+    try:
+        info = probe(source, ffprobe)
+        table = probe_packet_table(source, ffprobe)
+    except ProbeError as exc:
+        damage = unopenable_damage(source, exc.stderr)
+        if damage is None:
+            return
+    else:
+        damage = damage_of(info, table)
     if damage is not None:
         raise ParamError(f"video {named!r} is damaged: {damage}; repair or re-export it")

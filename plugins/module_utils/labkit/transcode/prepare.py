@@ -8,11 +8,10 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 from typing import Any, Optional
 
-from . import commands, plan as planner, planfile, probe, streams
+from . import commands, plan as planner, planfile, preflight, probe, streams
 from .params import ParamError, check_output_path, validate
 from .planfile import AudioTrack, Encoding, StepError, SubtitleTrack, TranscodePlan, VideoInfo
 
@@ -40,6 +39,9 @@ def _probe_source(src: str, named: str, ffprobe: str) -> tuple[probe.MediaInfo, 
     try:
         info = probe.probe(src, ffprobe)
     except probe.ProbeError as exc:
+        damage = preflight.unopenable_damage(src, exc.stderr)
+        if damage is not None:
+            raise ParamError(f"video {named!r} is damaged: {damage}; repair or re-export it") from None
         raise ParamError(f"video {named!r} is not a video FFmpeg can read ({exc})") from None
     if not info.has_video:
         raise ParamError(f"video {named!r} has no video stream (streams: {_stream_label(info)})")
@@ -51,9 +53,13 @@ def _probe_source(src: str, named: str, ffprobe: str) -> tuple[probe.MediaInfo, 
     if info.time_base is None:
         raise ParamError(f"video {named!r}: ffprobe reports no time base for its video stream")
     try:
-        return info, probe.probe_packet_table(src, ffprobe)
+        table = probe.probe_packet_table(src, ffprobe)
     except probe.ProbeError as exc:
         raise ParamError(f"video {named!r}: {exc}") from None
+    damage = preflight.damage_of(info, table)
+    if damage is not None:
+        raise ParamError(f"video {named!r} is damaged: {damage}; repair or re-export it")
+    return info, table
 
 
 def _tracks(selection: streams.Selection, measured: dict[int, streams.StreamFacts],
@@ -70,9 +76,10 @@ def _tracks(selection: streams.Selection, measured: dict[int, streams.StreamFact
     return audio, subtitles
 
 
-def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: int, ffprobe: str,
+def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: int, ffmpeg: str, ffprobe: str,
             now: Optional[float] = None, write: bool = True) -> TranscodePlan:
-    """Validate every parameter and the source, probe it and plan the segments.
+    """Validate every parameter and the source, probe it, check that the
+    settings, programs and folders can work, and plan the segments.
 
     Raises ParamError for bad input (the message names the value)."""
     t0 = time.monotonic()
@@ -84,6 +91,7 @@ def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: in
     src = params["video"]
     given_output = check_output_path(output, src) if output else None
     named = str(raw["video"])
+    preflight.check_program("transcode_ffprobe", ffprobe, "ffprobe")
     info, table = _probe_source(src, named, ffprobe)
     assert info.time_base is not None and info.video_index is not None and info.video_codec is not None
     try:
@@ -107,6 +115,9 @@ def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: in
         selection = streams.select(list(measured.values()), info.video_index, params["streams"], output_format)
     except streams.StreamChoiceError as exc:
         raise ParamError(f"video {named!r}: {exc}") from None
+    preflight.preflight(ffmpeg, ffprobe, encoding, work_dir=work_dir,
+                        output_dir=os.path.dirname(given_output) if given_output else None,
+                        has_audio=bool(selection.audio))
     tol = planner.frame_tolerance(packets, info.time_base)
     keys = [p.pts for p in packets if p.key and p.shown]
     cuts = commands.piece_cuts(segments, keys)
@@ -144,10 +155,8 @@ def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: in
 
 def plan_step(*, video: Any, output: str, segment_seconds: Any, workers: Any, retries: Any, video_codec: str,
               preset: str, crf: Any, audio_codec: str, audio_bitrate: str, streams: str, baseline: Any, work_dir: str,
-              ffprobe: str, cwd: Optional[str] = None, check_mode: bool = False) -> dict[str, Any]:
+              ffmpeg: str, ffprobe: str, cwd: Optional[str] = None, check_mode: bool = False) -> dict[str, Any]:
     """lab_transcode_plan: the plan (written unless check_mode) and what the play needs of it."""
-    if shutil.which(ffprobe) is None:
-        raise StepError(f"ffprobe not found ({ffprobe!r}): install FFmpeg (apt-get install ffmpeg)")
     raw = {"video": video, "segment_seconds": segment_seconds, "workers": workers, "retries": retries,
            "video_codec": video_codec, "preset": preset, "crf": crf, "audio_codec": audio_codec,
            "audio_bitrate": audio_bitrate, "streams": streams, "baseline": baseline}
@@ -158,7 +167,7 @@ def plan_step(*, video: Any, output: str, segment_seconds: Any, workers: Any, re
         if out and not os.path.isabs(out):
             out = os.path.join(cwd, out)
     try:
-        plan = prepare(raw, work_dir, out, len(os.sched_getaffinity(0)) or 1, ffprobe, write=not check_mode)
+        plan = prepare(raw, work_dir, out, len(os.sched_getaffinity(0)) or 1, ffmpeg, ffprobe, write=not check_mode)
     except OSError as err:
         raise StepError(f"cannot prepare the work folder under {work_dir!r}: {err}") from None
     v = plan.video

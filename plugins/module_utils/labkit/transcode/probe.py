@@ -23,7 +23,13 @@ from typing import Any, Sequence
 
 
 class ProbeError(ValueError):
-    """The input is not something this tool can transcode; the message says why."""
+    """The input is not something this tool can transcode; the message says why.
+
+    `stderr`: everything ffprobe said, when it failed (the cause may be before its last line)."""
+
+    def __init__(self, message: str, stderr: str = "") -> None:
+        super().__init__(message)
+        self.stderr = stderr
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,7 @@ class PacketTable:
 
     streams: dict[int, list[Packet]] = field(default_factory=dict)
     untimed: set[int] = field(default_factory=set)
+    errors: str = ""  # what ffprobe complained about while reading (damaged data shows here)
 
     def of(self, index: int) -> list[Packet]:
         return list(self.streams.get(index, []))
@@ -219,20 +226,24 @@ def packet_table_command(ffprobe: str, path: str) -> list[str]:
             "-of", "csv=p=0", "--", path]
 
 
-def _run(cmd: list[str], what: str) -> str:
+def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         reason = (proc.stderr or "").strip().splitlines()
-        raise ProbeError(f"{what}: {reason[-1] if reason else f'ffprobe exited {proc.returncode}'}")
-    return proc.stdout
+        raise ProbeError(f"{what}: {reason[-1] if reason else f'ffprobe exited {proc.returncode}'}",
+                         proc.stderr or "")
+    return proc
 
 
 def probe(path: str, ffprobe: str = "ffprobe") -> MediaInfo:
     """Probe a file's container and streams (raises ProbeError naming the file)."""
-    text = _run(streams_command(ffprobe, path), f"{path!r} is not a media file FFmpeg can read")
-    return parse_streams(text, path)
+    proc = _run(streams_command(ffprobe, path), f"{path!r} is not a media file FFmpeg can read")
+    return parse_streams(proc.stdout, path)
 
 
 def probe_packet_table(path: str, ffprobe: str = "ffprobe") -> PacketTable:
-    """Every stream's packets (no decoding)."""
-    return parse_packet_table(_run(packet_table_command(ffprobe, path), f"cannot read the packets of {path!r}"))
+    """Every stream's packets (no decoding), and ffprobe's complaints while reading them."""
+    proc = _run(packet_table_command(ffprobe, path), f"cannot read the packets of {path!r}")
+    table = parse_packet_table(proc.stdout)
+    table.errors = proc.stderr or ""
+    return table

@@ -64,6 +64,8 @@ def segment_item(plan: TranscodePlan, seg: Segment, *, worker: str, ffmpeg: str,
             "--index", str(seg.index), "--count", str(len(plan.segments)), "--run-id", plan.run_id,
             "--codec", enc.video_codec, "--preset", enc.preset, "--crf", enc.crf,
             "--threads", str(plan.threads_per_worker), "--ffmpeg", ffmpeg, "--ffprobe", ffprobe)
+    if seg.lead_s > 0:  # the first frames of the chunk are hidden by the source's edit list
+        argv += ("--lead", f"{seg.lead_s:.6f}")
     return WorkItem(name=seg.name, argv=argv, inputs=(chunk,), outputs=(output,), index=seg.index,
                     final_exit_codes=final_causes(plan, seg))
 

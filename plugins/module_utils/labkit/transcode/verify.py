@@ -14,6 +14,10 @@ from .streams import StreamFacts
 
 AUDIO_TOLERANCE_S = 0.050   # an audio track's duration, and its start against the video's
 SUBTITLE_TOLERANCE_S = 0.050
+# The first frame shown, output against source: the same picture re-encoded
+# scores 30-50 dB; a picture from elsewhere in the video (a hidden frame, a
+# frame off by one at the start) scores far lower.
+FIRST_FRAME_MIN_PSNR_DB = 20.0
 
 
 def _check(name: str, source: Any, output: Any, rule: str, passed: bool) -> dict[str, Any]:
@@ -80,9 +84,12 @@ def _track_checks(kind: str, number: int, src: StreamFacts, out: StreamFacts,
     return checks
 
 
-def check(source: Sequence[StreamFacts], output: Sequence[StreamFacts], frame_s: float) -> dict[str, Any]:
+def check(source: Sequence[StreamFacts], output: Sequence[StreamFacts], frame_s: float,
+          first_frame_psnr_db: Optional[float] = None) -> dict[str, Any]:
     """The verification block: every check, the streams on both sides, and
-    DESIGN §5's summary fields (frames, video and first audio durations)."""
+    DESIGN §5's summary fields (frames, video and first audio durations).
+
+    first_frame_psnr_db: the first frame shown, output against source (None: not measured)."""
     src_kinds = [s.kind for s in source]
     out_kinds = [s.kind for s in output]
     checks = [_check("streams, in order", src_kinds, out_kinds, "the same kinds", src_kinds == out_kinds)]
@@ -90,6 +97,10 @@ def check(source: Sequence[StreamFacts], output: Sequence[StreamFacts], frame_s:
     out_video = next((s for s in output if s.kind == "video"), None)
     if out_video is not None:
         checks += _video_checks(src_video, out_video, frame_s)
+        if first_frame_psnr_db is not None:
+            checks.append(_check("first frame shown, PSNR dB", "-", round(first_frame_psnr_db, 2),
+                                 f"the source's first frame (at least {FIRST_FRAME_MIN_PSNR_DB:g} dB)",
+                                 first_frame_psnr_db >= FIRST_FRAME_MIN_PSNR_DB))
         numbers = {"audio": 0, "subtitle": 0}
         for src, out in zip(source[1:], output[1:]):
             if src.kind != out.kind or src.kind not in numbers:
