@@ -14,6 +14,7 @@ from typing import Any
 
 from ..backends import tail
 from ..runs import run_record
+from ..text import plural
 from . import commands, manifest, planfile, probe, streams, verify
 from .audio import intact as audio_intact
 from .planfile import StepError, TranscodePlan
@@ -140,7 +141,7 @@ def strong_run(plan: TranscodePlan, t_e2e_s: float, results: list[dict], resumed
     # A resumed run did not do all its work in t_e2e_s: kept, flagged invalid. A resumed
     # result carries the run id of the run that made it: kept as resumed_from, and it
     # counts as one of this run's results (the output is made of it).
-    problems = [f"{resumed} of {len(results)} segments resumed from an earlier run"] if resumed else []
+    problems = [f"{resumed} of {plural(len(results), 'segment')} resumed from an earlier run"] if resumed else []
     mine = [dict(r, run_id=plan.run_id, resumed_from=r["run_id"]) if r["resumed"] else r for r in results]
     return run_record(plan.planned_run("strong"), t_e2e_s, mine, problems, expected=len(plan.segments)).to_dict()
 

@@ -11,6 +11,7 @@ import re
 import time
 from typing import Any, Optional
 
+from ..text import plural
 from . import commands, plan as planner, planfile, preflight, probe, streams
 from .params import ParamError, check_output_path, validate
 from .planfile import AudioTrack, Encoding, StepError, SubtitleTrack, TranscodePlan, VideoInfo
@@ -172,10 +173,10 @@ def plan_step(*, video: Any, output: str, segment_seconds: Any, workers: Any, re
         raise StepError(f"cannot prepare the work folder under {work_dir!r}: {err}") from None
     v = plan.video
     progress = (
-        f"plan: {len(plan.segments)} segments of ~{plan.encoding.segment_seconds:g} s "
-        f"({v.frames} frames, {v.duration_s:.2f} s, {v.codec} {v.width}x{v.height}), "
-        f"{plan.workers} workers x {plan.threads_per_worker} threads, "
-        f"audio: {len(plan.audio) or 'none'}, subtitles: {len(plan.subtitles) or 'none'}"
+        f"plan: {plural(len(plan.segments), 'segment')} of ~{plan.encoding.segment_seconds:g} s "
+        f"({plural(v.frames, 'frame')} shown, {v.duration_s:.2f} s, {v.codec} {v.width}x{v.height}), "
+        f"{plural(plan.workers, 'worker')} x {plural(plan.threads_per_worker, 'thread')}, "
+        f"{plural(len(plan.audio), 'audio track')}, {plural(len(plan.subtitles), 'subtitle stream')}"
     )
     as_dict = plan.to_dict()
     return {

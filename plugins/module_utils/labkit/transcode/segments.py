@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 from ..backends import Accept, ItemOutcome, WorkFailed, WorkItem
 from ..backends.local import LocalBackend
 from ..supervise import Children, run_owner, watch_owner
+from ..text import plural
 from . import manifest, plan as planner, planfile
 from .audio import AudioEncode
 from .plan import Segment
@@ -180,7 +181,7 @@ def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: 
                for seg in plan.segments if seg.name in entries and "result" in entries[seg.name]]
     verified = len(done) + len(finished)
     count = len(plan.segments)
-    progress = f"segments: {verified}/{count} verified ({len(done)} resumed), {fps:.1f} fps on {plan.workers} workers"
+    progress = f"segments: {verified}/{count} verified ({len(done)} resumed), {fps:.1f} fps on {plural(plan.workers, 'worker')}"
     if failed:
         progress += f"; FAILED: {', '.join(sorted(failed))}"
     return {
