@@ -44,7 +44,7 @@ def test_a_choice_keeps_what_it_names_and_leaves_out_the_rest() -> None:
 @pytest.mark.parametrize("text, message", [
     ("audio:x", "N must be a stream number"),
     ("sound", "'sound' is not one of"),
-    ("audio:2", "the source has 2 audio stream"),
+    ("audio:2", "the source has 2 audio streams, so audio:2 does not exist"),
 ])
 def test_a_bad_choice_is_named(text: str, message: str) -> None:
     with pytest.raises(StreamChoiceError, match=message):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
+from ..text import plural
 from .probe import MediaInfo, PacketTable, fraction, span, stream_kind
 
 KINDS = ("audio", "subtitle")
@@ -187,8 +188,8 @@ def select(streams: Sequence[StreamFacts], video_index: int, choice: StreamChoic
         chosen = getattr(choice, kind)
         missing = [n for n in chosen or () if n >= counts[kind]]
         if missing:
-            raise StreamChoiceError(f"transcode_streams={choice.text!r}: the source has {counts[kind]} {kind} "
-                                    f"stream(s), so {kind}:{missing[0]} does not exist")
+            raise StreamChoiceError(f"transcode_streams={choice.text!r}: the source has "
+                                    f"{plural(counts[kind], kind + ' stream')}, so {kind}:{missing[0]} does not exist")
     for stream in streams:
         if stream.index == video_index:
             continue
