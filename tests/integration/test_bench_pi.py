@@ -127,11 +127,12 @@ def test_importing_seed_001_logs_reports_both_figures(tmp_path: Path) -> None:
     log.write_text("Node raspi-2025-gray: π ≈ 3.141592, Time: 5.62s\n"
                    "Node raspi-2025-black: π ≈ 3.141013, Time: 5.70s\n"
                    "Node raspi-2025-blue: π ≈ 3.142301, Time: 5.78s\n"
-                   "Node broken: π ≈ ?, Time: s\n", encoding="utf-8")
+                   "Node broken: π ≈ ?, Time: s\n"
+                   'Error from server (NotFound): pods "pi-job-4" not found\n', encoding="utf-8")
     proc = run_playbook("bench-pi.yml", extra_vars={"pi_import_logs": str(log), "pi_reference_seconds": 1.52,
                                                     "pi_reports_dir": str(tmp_path / "r")})
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "1 malformed" in proc.stdout
+    assert "import: 0 RESULT lines, 3 legacy lines, 1 malformed, 1 not recognised" in proc.stdout
     results = json.loads((tmp_path / "r" / "latest-pi" / "results.json").read_text())
     legacy = results["legacy"]
     assert legacy["nodes"] == 3
@@ -139,3 +140,8 @@ def test_importing_seed_001_logs_reports_both_figures(tmp_path: Path) -> None:
     assert legacy["throughput_vs_reference"] == pytest.approx(3 * 1.52 / 5.78)
     html = (tmp_path / "r" / "latest-pi" / "index.html").read_text()
     assert "seed 001" in html.lower()
+    # What the import left out is in the page, each line with why (the role passes lab_pi_import's extra on).
+    assert results["skipped_lines"]["total"] == 2
+    skipped = html.split("<h2>Skipped input lines</h2>", 1)[1].split("</section>", 1)[0]
+    assert "2 lines of" in skipped and "1 malformed, 1 not recognised" in skipped
+    assert "Node broken" in skipped and "Error from server (NotFound)" in skipped
