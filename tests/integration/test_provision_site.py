@@ -134,11 +134,15 @@ def test_kubeconfig_is_fetched_renamed_and_merged(sandbox: Sandbox, tmp_path: Pa
 
 @pytest.mark.integration
 def test_nodes_playbook_rejects_bad_requests_before_touching_anything() -> None:
-    bad = run_playbook("nodes.yml", extra_vars={"node": "pi-node2", "action": "reboot"})
+    bad = run_playbook("nodes.yml", extra_vars={"node": "pi-node2", "node_action": "reboot"})
     assert bad.returncode != 0
-    assert "Usage: ansible-playbook nodes.yml -e node=<node name> -e action=<drain|cordon|uncordon|delete>" in bad.stdout
-    assert "Got node=pi-node2 and action=reboot" in bad.stdout
-    nocluster = run_playbook("nodes.yml", extra_vars={"node": "pi-node2", "action": "drain",
+    assert ("Usage: ansible-playbook nodes.yml -e node=<node name> -e node_action=<drain|cordon|uncordon|delete>"
+            in bad.stdout)
+    assert "Got node=pi-node2 and node_action=reboot" in bad.stdout
+    # The older name still works, and the message names the variable the user typed.
+    old = run_playbook("nodes.yml", extra_vars={"node": "pi-node2", "action": "reboot"})
+    assert old.returncode != 0 and "Got node=pi-node2 and action=reboot" in old.stdout
+    nocluster = run_playbook("nodes.yml", extra_vars={"node": "pi-node2", "node_action": "drain",
                                                       "cluster_name": "no-such-cluster"})
     assert nocluster.returncode != 0
     assert "node maintenance needs a K3s cluster built by site.yml" in nocluster.stdout
