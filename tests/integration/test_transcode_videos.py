@@ -113,6 +113,12 @@ def test_every_audio_track_and_the_subtitles_are_kept(made: dict[str, Path], tmp
     _, late, tone, subs = streams_of(out)
     assert start(late) == pytest.approx(0.478, abs=0.05) and start(tone) == pytest.approx(0.0, abs=0.05)
     assert len(verification["streams"]["output"]) == 4
+    # into Matroska: mov_text subtitles converted to SubRip, the same cues at the same times
+    verification, out = transcoded(tmp_path / "mkv", made["tracks"], transcode_output=str(tmp_path / "tracks.mkv"))
+    assert [(s["codec_type"], s["codec_name"]) for s in streams_of(out)][2:] == [("audio", "aac"),
+                                                                               ("subtitle", "subrip")]
+    cues = next(c for c in verification["checks"] if c["check"] == "subtitle 0 cues")
+    assert cues["source"] == cues["output"] == 2
     # one track, chosen: the other and the subtitles are left out because the user said so
     verification, out = transcoded(tmp_path / "one", made["tracks"], transcode_streams="video,audio:1")
     assert [(s["codec_type"], s.get("tags", {}).get("language")) for s in streams_of(out)][1:] == [("audio", "fra")]

@@ -68,3 +68,13 @@ def test_facts_measure_starts_rotation_and_skip_empty_mov_text_cues() -> None:
     assert (audio.start_s, audio.language) == (0.478, "eng")
     assert (subs.packets, subs.start_s) == (1, 0.5)
     assert StreamFacts.from_dict(video.to_dict()) == video
+
+
+def test_video_side_data_a_re_encode_would_lose_is_refused_up_front() -> None:
+    hdr = [StreamFacts(index=0, kind="video", codec="hevc", language=None, packets=1, start_s=0.0, duration_s=1.0,
+                       side_data=("Display Matrix", "Mastering display metadata"))]
+    with pytest.raises(StreamChoiceError, match="carries Mastering display metadata, which a player uses"):
+        select(hdr, 0, parse_choice("all"), "mp4")
+    rotated = [StreamFacts(index=0, kind="video", codec="h264", language=None, packets=1, start_s=0.0,
+                           duration_s=1.0, rotation=90.0, side_data=("Display Matrix",))]
+    assert select(rotated, 0, parse_choice("all"), "mp4") == streams.Selection(0, (), ())

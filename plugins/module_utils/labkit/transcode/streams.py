@@ -25,6 +25,10 @@ TEXT_SUBTITLES = ("subrip", "ass", "ssa", "webvtt", "mov_text", "text")
 MP4_SUBTITLES = {"mov_text": "copy", "dvd_subtitle": "copy"}  # the rest of the text ones: converted to mov_text
 MATROSKA_SUBTITLES = ("subrip", "ass", "ssa", "webvtt", "dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle")
 
+# The video side data the output carries over (the rest -- HDR mastering metadata,
+# Dolby Vision, stereo 3D, spherical -- is lost by a re-encode: refused up front).
+CARRIED_SIDE_DATA = ("Display Matrix",)
+
 # Video colour fields a player uses; compared when the source sets them.
 COLOUR_FIELDS = ("color_range", "color_space", "color_transfer", "color_primaries")
 
@@ -179,6 +183,13 @@ def _describe(stream: StreamFacts, position: int) -> str:
 def select(streams: Sequence[StreamFacts], video_index: int, choice: StreamChoice, output_format: str) -> Selection:
     """The streams to keep; StreamChoiceError naming every stream that would be
     lost without the user having chosen so, and how to choose."""
+    video = next(s for s in streams if s.index == video_index)
+    uncarried = [name for name in video.side_data if name not in CARRIED_SIDE_DATA]
+    if uncarried:
+        raise StreamChoiceError(
+            f"the video carries {', '.join(uncarried)}, which a player uses and a re-encode cannot keep "
+            f"(only the {', '.join(CARRIED_SIDE_DATA).lower()} is carried over). Nothing is dropped silently: "
+            "convert the video first (for HDR, tone-map it to SDR) if that is what you want")
     audio: list[int] = []
     subtitles: list[tuple[int, str]] = []
     lost: list[str] = []
