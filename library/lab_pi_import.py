@@ -60,6 +60,7 @@ parameters:
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labkit.params import ParameterError, parse_positive_float
 from ansible.module_utils.labkit.pi_import import import_logs
+from ansible.module_utils.labkit.text import plural
 
 
 def main() -> None:
@@ -75,7 +76,7 @@ def main() -> None:
         imported = import_logs(module.params["path"], reference)
     except ParameterError as err:
         module.fail_json(msg=f"Invalid parameter: {err}")
-    progress = (f"import: {imported['result_lines']} RESULT lines, {imported['legacy_lines']} legacy lines, "
+    progress = (f"import: {plural(imported['result_lines'], 'RESULT line')}, {plural(imported['legacy_lines'], 'legacy line')}, "
                 f"{imported['malformed']} malformed, {imported['other_lines']} not recognised")
     module.exit_json(changed=False, lab_progress=progress, **imported)
 

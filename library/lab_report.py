@@ -104,6 +104,7 @@ from ansible.module_utils.ansible_release import __version__ as ansible_version
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labkit.report import build_context, validate, write_report
 from ansible.module_utils.labkit.report.paths import check_latest
+from ansible.module_utils.labkit.text import plural
 
 
 def main() -> None:
@@ -145,7 +146,7 @@ def main() -> None:
             path=None,
             files={},
             headline={},
-            lab_progress=f"report: would write {len(p['runs'])} runs to a new folder in {reports_dir}",
+            lab_progress=f"report: would write {plural(len(p['runs']), 'run')} to a new folder in {reports_dir}",
         )
     try:
         result = write_report(reports_dir, p["workload"], p["runs"], context, p["extra"])

@@ -49,6 +49,16 @@ PLAYBOOK = """\
       check_mode: true
       register: dry
 
+    - name: Check mode with one run counts it in the singular
+      lab_report:
+        reports_dir: "{{ reports_dir }}"
+        workload: pi
+        backend: local
+        runs: "{{ runs[:1] }}"
+        parameters: {}
+      check_mode: true
+      register: dry_one
+
     - name: Write the report
       lab_report:
         reports_dir: "{{ reports_dir }}"
@@ -62,7 +72,8 @@ PLAYBOOK = """\
 
     - name: Save what the modules returned
       ansible.builtin.copy:
-        content: "{{ {'node': node, 'fake': fake, 'node_check': node_check, 'dry': dry, 'report': report} | to_json }}"
+        content: "{{ {'node': node, 'fake': fake, 'node_check': node_check, 'dry': dry, 'dry_one': dry_one,
+                      'report': report} | to_json }}"
         dest: "{{ out_file }}"
         mode: "0600"
 
@@ -142,6 +153,8 @@ def test_modules_write_a_report_and_describe_the_node(tmp_path: Path) -> None:
 
     dry = out["dry"]
     assert dry["changed"] is True and dry["path"] is None
+    assert dry["lab_progress"].startswith("report: would write 6 runs to a new folder in ")
+    assert out["dry_one"]["lab_progress"].startswith("report: would write 1 run to a new folder in ")
 
     report = out["report"]
     assert report["changed"] is True
@@ -189,6 +202,11 @@ IMPORT_PLAYBOOK = """\
         reference_seconds: "1.52"
       register: imported
 
+    - name: Import a log with one line of each kind
+      lab_pi_import:
+        path: "{{ one_log }}"
+      register: one_of_each
+
     - name: Write its report (extra as the module returned it)
       lab_report:
         reports_dir: "{{ reports_dir }}"
@@ -201,7 +219,7 @@ IMPORT_PLAYBOOK = """\
 
     - name: Save what the modules returned
       ansible.builtin.copy:
-        content: "{{ {'imported': imported, 'report': report} | to_json }}"
+        content: "{{ {'imported': imported, 'one_of_each': one_of_each, 'report': report} | to_json }}"
         dest: "{{ out_file }}"
         mode: "0600"
 """
@@ -215,14 +233,22 @@ def test_an_imported_log_shows_what_it_skipped(tmp_path: Path) -> None:
         'Error from server (NotFound): pods "pi-job-2" not found\n'
         "Node raspi-3: π ≈ oops, Time: 5.1s\n",
         encoding="utf-8")
+    one_log = tmp_path / "one.log"
+    one_log.write_text(
+        'RESULT {"schema":1,"workload":"pi","run_id":"a","index":0,"count":1,"node":"n0","t_start_ns":0,'
+        '"t_end_ns":2000000000,"compute_s":1.0,"samples":1000,"inside":785,"seed":1,"kernel":"numpy"}\n'
+        "Node raspi-1: π ≈ 3.141592, Time: 5.62s\n", encoding="utf-8")
     playbook = tmp_path / "import.yml"
     playbook.write_text(IMPORT_PLAYBOOK)
     out_file = tmp_path / "out.json"
-    proc = run_playbook(str(playbook), extra_vars={"log": str(log), "reports_dir": str(tmp_path / "reports"),
+    proc = run_playbook(str(playbook), extra_vars={"log": str(log), "one_log": str(one_log),
+                                                   "reports_dir": str(tmp_path / "reports"),
                                                    "out_file": str(out_file)}, timeout=120)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     out = json.loads(out_file.read_text())
     imported = out["imported"]
+    assert imported["lab_progress"] == "import: 0 RESULT lines, 2 legacy lines, 1 malformed, 1 not recognised"
+    assert out["one_of_each"]["lab_progress"] == "import: 1 RESULT line, 1 legacy line, 0 malformed, 0 not recognised"
     assert imported["legacy_lines"] == 2 and imported["legacy"]["reference_s"] == 1.52  # timestamps read
     html = (Path(out["report"]["path"]) / "index.html").read_text()
     assert "<h2>Skipped input lines</h2>" in html

@@ -230,7 +230,7 @@ def test_collect_a_failed_run_names_the_pod_its_exit_and_log_tail() -> None:
     assert problems[0] == "Job Failed"
     assert problems[1].startswith("pod job-1-bbbbb (index 1) Failed, exit code 2, reason Error")
     assert "log tail: Traceback (most recent call last): | ValueError: kernel 'numpy' was asked for" in problems[1]
-    assert "1 results for 2 workers" in problems
+    assert "1 result for 2 workers" in problems
     # The failed pod's missing RESULT is not reported a second time.
     assert not any("RESULT lines" in p for p in problems)
 
@@ -352,7 +352,7 @@ def test_run_indexed_job_against_the_stand_in_api(tmp_path) -> None:
                 assert job["state"] == "Failed" and not record.valid
                 assert record.problems[0] == "Job Failed"
                 assert "exit code 1" in record.problems[1] and "index 1 refuses" in record.problems[1]
-                assert "1 results for 2 workers" in record.problems
+                assert "1 result for 2 workers" in record.problems
         # A Job of the same name is still there (kept): the second submit is refused, naming it.
         run = PlannedRun.from_dict(dict(planned(1), run_id="pi-x-keep"))
         manifest = job_manifest("pi-x-keep", 1, ["python3", "-c", WORKER, "pi-x-keep"])
@@ -362,3 +362,20 @@ def test_run_indexed_job_against_the_stand_in_api(tmp_path) -> None:
         with pytest.raises(ValueError, match="has completions=1 but run 'pi-x-keep' plans 2 workers"):
             run_indexed_job(client, manifest, PlannedRun.from_dict(dict(planned(2), run_id="pi-x-keep")),
                             namespace="lab")
+
+
+def test_k3s_messages_count_workers_and_pods_in_the_singular() -> None:
+    from labkit.backends.k3s import check_job_manifest, progress_line
+    from labkit.runs import PlannedRun, RunRecord
+
+    one = PlannedRun(run_id="r", workload="pi", mode="strong", workers=1, repetition=1, warmup=False, order=1, work=10)
+    manifest = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "r"}, "spec": {"completions": 2}}
+    with pytest.raises(ValueError, match=r"but run 'r' plans 1 worker$"):
+        check_job_manifest(manifest, one, "lab")
+    record = RunRecord(run_id="r", workload="pi", mode="strong", workers=2, repetition=1, warmup=False, order=1,
+                       work=10, t_e2e_s=1.5, results=[{"node": "n0"}, {"node": "n1"}], oversubscribed=True,
+                       extra={"queued_pods": 1})
+    assert progress_line(record, "[1/2]") == ("[1/2]: 2/2 results in 1.500 s on n0, n1 "
+                                              "(1 pod waited for a free core: oversubscribed)")
+    record.extra["queued_pods"] = 2
+    assert progress_line(record, "[1/2]").endswith("(2 pods waited for a free core: oversubscribed)")

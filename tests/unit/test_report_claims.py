@@ -232,7 +232,7 @@ def test_skipped_input_lines_have_their_own_section(tmp_path: Path) -> None:
                        {"nodes": [], "parameters": imported["parameters"]}, imported["extra"], now=NOW)
     html = html_of(out)
     skipped = section(html, "Skipped input lines")
-    assert "2 line(s) of" in skipped and "1 malformed, 1 not recognised" in skipped
+    assert "2 lines of" in skipped and "1 malformed, 1 not recognised" in skipped
     assert "Error from server (NotFound)" in skipped and "kubectl error" in skipped
     assert re.search(r"<td[^>]*>2</td>.*unparsable number", skipped, re.S)
     validity = section(html, "Validity")  # a log says nothing about cores or throttling

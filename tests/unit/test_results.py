@@ -198,3 +198,11 @@ def test_every_skipped_line_is_kept_with_its_number_and_reason():
     assert "bad JSON" in outcome.skipped[1]["reason"]
     assert "not a RESULT line" in outcome.skipped[2]["reason"]
     assert outcome.as_dict()["skipped"] == outcome.skipped
+
+
+def test_the_legacy_explanation_counts_one_pod_in_the_singular():
+    one = results.legacy_block([{"node": "a", "estimate": 3.1, "time_s": 2.0}], 1.52)["explanation"]
+    assert one.startswith("The one pod ran the full workload on its own; nothing was split. It took 2 s.")
+    assert "1 pods" not in one and "finished 1× the reference's work when its pod finished" in one
+    two = results.legacy_block([{"node": n, "estimate": 3.1, "time_s": 2.0} for n in "ab"], None)["explanation"]
+    assert two.startswith("Each of the 2 pods ran the full workload on its own, concurrently")

@@ -264,10 +264,14 @@ def _legacy_explanation(block: Mapping[str, Any]) -> str:
     nodes = block["nodes"]
     if nodes == 0:
         return "No legacy 'Node <host>: π ≈ …, Time: …s' lines were found in the log."
-    text = (
-        f"Each of the {nodes} pods ran the full workload on its own, concurrently; nothing was split. "
-        f"The pods took {block['mean_time_s']:.3g} s on average and the slowest {block['slowest_time_s']:.3g} s."
-    )
+    if nodes == 1:
+        text = (f"The one pod ran the full workload on its own; nothing was split. "
+                f"It took {block['slowest_time_s']:.3g} s.")
+    else:
+        text = (
+            f"Each of the {nodes} pods ran the full workload on its own, concurrently; nothing was split. "
+            f"The pods took {block['mean_time_s']:.3g} s on average and the slowest {block['slowest_time_s']:.3g} s."
+        )
     if block["reference_s"] is None:
         return text + (
             " No reference time was given (pi_reference_seconds), so no comparison is possible; "
@@ -278,7 +282,7 @@ def _legacy_explanation(block: Mapping[str, Any]) -> str:
         f" Seed 001's script reports speed-up T_S/T_P = {ref:.3g}/{block['mean_time_s']:.3g} = "
         f"{block['seed_speedup']:.3g} and 'linear ratio' N·T_P/T_S = {block['seed_linear_ratio']:.4g}×, "
         f"which it reads as the cluster's throughput. That ratio is upside down: it grows when the pods get slower. "
-        f"The cluster finished {nodes}× the reference's work when its slowest pod finished, after "
+        f"The cluster finished {nodes}× the reference's work when its {'' if nodes == 1 else 'slowest '}pod finished, after "
         f"{block['slowest_time_s']:.3g} s; the reference machine would need {nodes}·{ref:.3g} = {nodes * ref:.3g} s "
         f"for the same work, so the cluster's throughput is {block['throughput_vs_reference']:.2g}× the reference's."
     )

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from .backends import Backend, BackendOutcome, WorkItem
 from .environment import OCCURRED_OFFSET, parse_throttled
+from .text import plural
 
 
 @dataclass
@@ -90,7 +91,7 @@ def check_results(run_id: str, expected: int, results: Sequence[Mapping[str, Any
     mine = sorted((dict(r) for r in results if r.get("run_id") == run_id), key=lambda r: r["index"])
     problems = []
     if len(mine) != expected:
-        problems.append(f"{len(mine)} results for {expected} workers")
+        problems.append(f"{plural(len(mine), 'result')} for {plural(expected, 'worker')}")
     indices = [r["index"] for r in mine]
     if len(set(indices)) != len(indices):
         problems.append(f"duplicate worker indices {indices}")

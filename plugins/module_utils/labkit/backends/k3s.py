@@ -31,6 +31,7 @@ from typing import Any, Mapping, Optional
 
 from ..k8s_jobs import TERMINAL_POD_PHASES, JobCollection, collect_job, job_finished, record_of_job, stuck_reason
 from ..runs import PlannedRun, RunRecord
+from ..text import plural
 
 try:  # optional: the pure parts (and their tests) work without the client
     from kubernetes import client as k8s_client
@@ -69,7 +70,7 @@ def check_job_manifest(manifest: Mapping[str, Any], planned: PlannedRun, namespa
         raise ValueError(f"manifest namespace {metadata['namespace']!r} differs from namespace={namespace!r}")
     if completions != planned.workers:
         raise ValueError(f"Job {name} has completions={completions!r} but run {planned.run_id!r} "
-                         f"plans {planned.workers!r} workers")
+                         f"plans {plural(planned.workers, 'worker') if isinstance(planned.workers, int) else repr(planned.workers)}")
     return str(name), int(completions)
 
 
@@ -228,5 +229,5 @@ def progress_line(record: RunRecord, label: str) -> str:
     nodes = sorted({str(r.get("node")) for r in record.results})
     queued = record.extra.get("queued_pods")
     return (f"{label}: {len(record.results)}/{record.workers} results in {t_text} on {', '.join(nodes) or 'no node'}"
-            + (f" ({queued} pod(s) waited for a free core: oversubscribed)" if queued
+            + (f" ({plural(int(queued), 'pod')} waited for a free core: oversubscribed)" if queued
                else " (oversubscribed)" if record.oversubscribed else ""))

@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from .. import metrics
+from ..text import plural
 from . import charts, model
 from .svg import fmt_num
 
@@ -247,7 +248,7 @@ def amdahl_paragraph(amdahl: Mapping[str, Any] | None) -> str:
     if not amdahl:
         return ""
     points = len(amdahl.get("points") or [])
-    through = f"through {points} points" + (" (exact: two parameters, two points, so no fit quality)"
+    through = f"through {plural(points, 'point')}" + (" (exact: two parameters, two points, so no fit quality)"
                                               if 0 < points <= 2 else "")
     if model.amdahl_meaningful(amdahl):
         s_max = _num(amdahl.get("s_max"))
@@ -278,7 +279,8 @@ def skipped_lines_section(skipped: Mapping[str, Any] | None) -> str:
     more = f" The first {len(lines)} are listed; results.json has the same list." if len(lines) < total else ""
     return (
         "<section><h2>Skipped input lines</h2>"
-        f'<div class="box warn">{esc(total)} line(s) of {esc(skipped.get("file"))} were left out: '
+        f'<div class="box warn">{esc(plural(total, "line"))} of {esc(skipped.get("file"))} '
+        f'{"was" if total == 1 else "were"} left out: '
         f"{esc(skipped.get('malformed', 0))} malformed, {esc(skipped.get('unrecognised', 0))} not recognised. "
         f"Nothing from them is in the figures.{esc(more)}</div>"
         + table(["file", "line", "kind", "why", "text"], rows, left=1, wrap=[2, 3, 4])
@@ -305,9 +307,9 @@ def scaling_table(mode: str, rows: Sequence[Mapping[str, Any]], unit: str, fps: 
         if r.get("oversubscribed"):
             notes.append("oversubscribed")
         if r.get("outliers"):
-            notes.append(f"{r['outliers']} outlier(s)")
+            notes.append(plural(int(r['outliers']), "outlier"))
         if r.get("resumed_runs"):
-            notes.append(f"{r['resumed_runs']} resumed run(s) left out: not a timing")
+            notes.append(f"{plural(int(r['resumed_runs']), 'resumed run')} left out: not a timing")
         notes += [str(reason) for reason in r.get("invalid_reasons") or []]
         cells = [
             esc(r.get("workers")), esc(r.get("runs")), _f(r.get("t_median_s"), 4), _f(r.get("t_mad_s"), 3),
@@ -422,10 +424,6 @@ def environment_section(context: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
 def method_section(runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any]) -> str:
     if runs and all(r.get("mode") == "legacy" for r in runs):
         text = [
@@ -447,11 +445,11 @@ def method_section(runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any]
     reps = "–".join(str(n) for n in (per_point[:1] + per_point[-1:] if len(per_point) > 1 else per_point))
     orders = [r.get("order") for r in runs if r.get("order") is not None]
     first = (
-        f"{_plural(len(runs), 'run')}: {len(measured)} measured over {_plural(len(points), 'point')} "
-        f"({reps} repetitions per point)"
-        + (f"; {_plural(warmups, 'warm-up run')} kept in the data but excluded from every figure" if warmups else "")
-        + (f"; {_plural(failed, 'run')} without a time (failed) left out" if failed > 0 else "")
-        + (f"; {_plural(resumed, 'run')} that resumed an earlier run's work left out (not a timing)" if resumed else "")
+        f"{plural(len(runs), 'run')}: {len(measured)} measured over {plural(len(points), 'point')} "
+        f"({reps} {'repetition' if reps == '1' else 'repetitions'} per point)"
+        + (f"; {plural(warmups, 'warm-up run')} kept in the data but excluded from every figure" if warmups else "")
+        + (f"; {plural(failed, 'run')} without a time (failed) left out" if failed > 0 else "")
+        + (f"; {plural(resumed, 'run')} that resumed an earlier run's work left out (not a timing)" if resumed else "")
         + "."
     )
     text = [
@@ -483,7 +481,8 @@ def pi_accuracy_section(accuracy: Mapping[str, Any] | None) -> str:
     verdict = " (within sampling noise)." if z is not None and z <= 3 else "."
     return (
         "<section><h2>π accuracy</h2><p>"
-        f"Pooled over {esc(fmt_num(float(accuracy['samples'])))} samples of the measured runs: "
+        f"Pooled over {esc(fmt_num(float(accuracy['samples'])))} {'sample' if accuracy['samples'] == 1 else 'samples'} "
+        "of the measured runs: "
         f"π̂ = {estimate}, |π̂ − π| = {error}, standard error {standard_error}, "
         f"so the estimate is {z_text} standard errors from π{verdict}</p></section>"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..text import plural
 from . import model
 from .svg import fmt_num
 
@@ -122,7 +123,8 @@ def render(page: model.Page) -> str:
         accuracy = model.pi_accuracy(runs)
         if accuracy:
             out += [
-                f"π accuracy: π̂ = {accuracy['estimate']:.8f} from {fmt_num(float(accuracy['samples']))} samples, "
+                f"π accuracy: π̂ = {accuracy['estimate']:.8f} from {fmt_num(float(accuracy['samples']))} "
+                f"{'sample' if accuracy['samples'] == 1 else 'samples'}, "
                 f"|error| {accuracy['abs_error']:.3g} = {accuracy['z']:.2f} standard errors",
                 "",
             ]
@@ -146,7 +148,7 @@ def render(page: model.Page) -> str:
     warmups = sum(1 for r in runs if r.get("warmup"))
     others = len(runs) - len(measured) - warmups
     out += [
-        f"{len(runs)} runs ({len(measured)} measured, {warmups} warm-up"
+        f"{plural(len(runs), 'run')} ({len(measured)} measured, {warmups} warm-up"
         + (f", {others} untimed or resumed" if others else "") + " excluded); medians with MAD; "
         "95% percentile bootstrap intervals; outliers flagged, not dropped. Files: index.html, runs.csv, summary.csv, results.json.",
         "",

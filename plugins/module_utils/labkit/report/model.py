@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Callable, NamedTuple
 
 from .. import metrics
+from ..text import plural
 from .svg import fmt_num
 
 Run = Mapping[str, Any]
@@ -172,15 +173,17 @@ def reference_was_fastest(best: Row | None, summary: Sequence[Row]) -> Row | Non
 def not_timed(summary: Sequence[Row]) -> list[str]:
     """Scaled points that ran but have no timing (every run resumed earlier work), in words."""
     return [
-        f"{r.get('mode')} N={r.get('workers')} not timed: {_plural(int(r.get('resumed_runs') or 0), 'run')} "
+        f"{r.get('mode')} N={r.get('workers')} not timed: {plural(int(r.get('resumed_runs') or 0), 'run')} "
         "resumed an earlier run's work"
         for r in summary
         if r.get("mode") in SCALED_MODES and int(r.get("resumed_runs") or 0) > 0 and _num(r.get("t_median_s")) is None
     ]
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
+def _count(value: Any, noun: str) -> str:
+    """plural() for a count that may be missing ('? pods')."""
+    number = _num(value)
+    return plural(int(number), noun) if number is not None and number == int(number) else f"{value} {noun}s"
 
 
 def _scaled_figures(row: Row) -> dict[str, Any]:
@@ -266,7 +269,7 @@ def headline_text(head: Mapping[str, Any], legacy: Mapping[str, Any] | None = No
         if legacy:
             ratio = _num(legacy.get("throughput_vs_reference"))
             parts.append(
-                f"legacy log import: {legacy.get('nodes')} pods, mean {fmt_num(_num(legacy.get('mean_time_s')) or math.nan)} s"
+                f"legacy log import: {_count(legacy.get('nodes'), 'pod')}, mean {fmt_num(_num(legacy.get('mean_time_s')) or math.nan)} s"
                 + (f"; throughput {fmt_num(ratio)}× the reference machine" if ratio is not None else "")
             )
         else:
@@ -430,7 +433,7 @@ def validity_notes(
     if throttled:
         ids = ", ".join(str(r.get("run_id")) for r in throttled[:6]) + (" …" if len(throttled) > 6 else "")
         notes.append(
-            f"{len(throttled)} run(s) ran while a node throttled (vcgencmd get_throttled bits 0–3): {ids}. "
+            f"{plural(len(throttled), 'run')} ran while a node throttled (vcgencmd get_throttled bits 0–3): {ids}. "
             "They are marked invalid; fix the power supply (under-voltage) or cooling and rerun."
         )
     for node in context.get("nodes") or []:
@@ -454,7 +457,7 @@ def validity_notes(
         variable = "pi_workers" if workload == "pi" else "transcode_workers"
         notes.append(
             f"N = {', '.join(map(str, over))} ran more workers than the "
-            + (f"{total} cores available" if total else "cores available")
+            + (f"{plural(total, 'core')} available" if total else "cores available")
             + ": those points measure contention, not scaling (labelled “oversubscribed” in the charts); "
             f"keep {variable} at or below the cores, or add nodes."
         )
