@@ -171,6 +171,13 @@ def headline_section(head: Mapping[str, Any], legacy: Mapping[str, Any] | None) 
     return f'<section><h2>Headline</h2><div class="cards">{"".join(cards)}</div></section>'
 
 
+def partial_box(note: Any) -> str:
+    """A partial report (an interrupted experiment) says so in red before any figure."""
+    if not note:
+        return ""
+    return f'<div class="box bad partial" role="alert"><strong>{esc(note)}.</strong></div>'
+
+
 def warnings_section(notes: Sequence[str], checks: Sequence[str] = ()) -> str:
     if not notes:
         checked = "".join(f"<li>{esc(c)}</li>" for c in checks)
@@ -503,6 +510,7 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
         f"<style>{CSS}</style></head><body><main>",
         f"<h1>{esc(info['title'])}</h1>",
         f'<p class="lead">{esc(info["description"])} Generated {esc(generated)}.</p>',
+        partial_box(head.get("partial")),
         f"<p><strong>{esc(head.get('summary'))}</strong></p>",
         headline_section(head, legacy),
     ]

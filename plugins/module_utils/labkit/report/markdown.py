@@ -38,7 +38,10 @@ def render(page: model.Page) -> str:
     workload, runs, analysis, context, extra, head, notes, generated = page
     info = model.workload_info(workload)
     summary = analysis.get("summary") or []
-    out = [f"## {info['title']} ({generated})", "", f"**{md_escape(head.get('summary'))}**", ""]
+    out = [f"## {info['title']} ({generated})", ""]
+    if head.get("partial"):
+        out += [f"> **{md_escape(head['partial'])}.**", ""]
+    out += [f"**{md_escape(head.get('summary'))}**", ""]
 
     verification = extra.get("verification")
     if isinstance(verification, Mapping):

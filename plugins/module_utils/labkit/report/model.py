@@ -180,6 +180,19 @@ def not_timed(summary: Sequence[Row]) -> list[str]:
     ]
 
 
+def partial_note(extra: Mapping[str, Any]) -> str | None:
+    """The words for a partial report (extra.partial, written when an experiment was interrupted
+    and the runs already measured were kept), or None for a complete one."""
+    block = extra.get("partial")
+    if not isinstance(block, Mapping) or not block.get("interrupted"):
+        return None
+    kept, planned = _num(block.get("runs_kept")), _num(block.get("runs_planned"))
+    if kept is None or planned is None:
+        return "Partial: interrupted before every planned run had run; the figures cover only the runs kept"
+    return (f"Partial: interrupted after {int(kept)} of {plural(int(planned), 'planned run')}; "
+            "the figures cover only the runs kept")
+
+
 def _count(value: Any, noun: str) -> str:
     """plural() for a count that may be missing ('? pods')."""
     number = _num(value)
@@ -215,6 +228,7 @@ def headline(
         "valid": None,
         "invalid_reasons": [],
         "not_timed": not_timed(summary),
+        "partial": partial_note(extra),
         "path": path,
     }
     legacy = extra.get("legacy") if isinstance(extra.get("legacy"), Mapping) else None
@@ -265,6 +279,8 @@ def headline(
 def headline_text(head: Mapping[str, Any], legacy: Mapping[str, Any] | None = None) -> str:
     """One line for the playbook's output and the top of summary.md (without the path)."""
     parts = [f"{head['workload']}"]
+    if head.get("partial"):
+        parts.append(str(head["partial"]))
     if head.get("best_workers") is None:
         if legacy:
             ratio = _num(legacy.get("throughput_vs_reference"))
@@ -420,7 +436,8 @@ def validity_notes(
     extra: Mapping[str, Any],
 ) -> list[str]:
     """analyse()'s warnings plus the report's own notes, each saying what to do about it."""
-    notes = [str(w) for w in analysis.get("warnings") or []]
+    partial = partial_note(extra)
+    notes = ([partial] if partial else []) + [str(w) for w in analysis.get("warnings") or []]
     summary = analysis.get("summary") or []
     by_id = {str(r.get("run_id")): r for r in runs}
     for run_id in analysis.get("outliers") or []:
