@@ -124,7 +124,7 @@ def test_the_run_record_reports_a_missing_result_and_a_failed_worker() -> None:
     record = from_backend(planned("r", 2), outcome)
     assert not record.valid
     assert any("worker 1 exited 1: worker exploded" in p for p in record.problems)
-    assert any("1 results for 2 workers" in p for p in record.problems)
+    assert any("1 result for 2 workers" in p for p in record.problems)
 
 
 def test_throttling_during_a_run_is_detected_from_vcgencmd_readings() -> None:
