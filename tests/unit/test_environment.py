@@ -64,6 +64,7 @@ def test_node_context_from_a_pi_tree(pi_root: Path) -> None:
         "hostname": "pi-node-1",
         "model": "Raspberry Pi 5 Model B Rev 1.0",  # device tree wins, NUL stripped
         "cores": 4,
+        "cpu_quota": None,  # no cgroup limit in this tree
         "memory_bytes": 8052564 * 1024,
         "kernel": "6.6.51+rpt-rpi-2712",
         "os": "Debian GNU/Linux 12 (bookworm)",
@@ -158,3 +159,103 @@ def test_live_root_does_not_raise() -> None:
 ])
 def test_tool_versions_are_versions_not_paths_or_banners(line: str | None, version: str | None) -> None:
     assert env.version_from_line(line) == version
+
+
+# -- the cgroup CPU quota: a node reports its cap as its cores ---------------------------------
+
+V1_PROC_CGROUP = "9:name=systemd:/\n4:memory:/lab-sbx-a-0\n2:cpuacct:/\n1:cpu:/lab-sbx-a-0\n0::/\n"
+V2_PROC_CGROUP = "0::/system.slice/lab.service\n"
+
+
+def v1_tree(root: Path, quota: str, period: str = "100000", proc_cgroup: str = V1_PROC_CGROUP) -> Path:
+    write(root, "/sys/devices/system/cpu/online", "0-3\n")
+    write(root, "/proc/self/cgroup", proc_cgroup)
+    write(root, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "-1\n")
+    write(root, "/sys/fs/cgroup/cpu/cpu.cfs_period_us", "100000\n")
+    write(root, "/sys/fs/cgroup/cpu/lab-sbx-a-0/cpu.cfs_quota_us", quota + "\n")
+    write(root, "/sys/fs/cgroup/cpu/lab-sbx-a-0/cpu.cfs_period_us", period + "\n")
+    return root
+
+
+@pytest.mark.parametrize(("quota", "period", "cpus", "cores"), [
+    ("50000", "100000", 0.5, 1),      # half a CPU is one core to plan on, never 0
+    ("150000", "100000", 1.5, 2),     # rounded up
+    ("200000", "100000", 2.0, 2),
+    ("1000000", "100000", 10.0, 4),   # a quota above the CPUs there are: the CPUs
+    ("-1", "100000", None, 4),        # no limit
+    ("25000", "50000", 0.5, 1),       # another period
+])
+def test_cgroup_v1_quota_caps_the_cores(tmp_path: Path, quota: str, period: str, cpus: float | None,
+                                        cores: int) -> None:
+    root = str(v1_tree(tmp_path, quota, period))
+    assert env.read_cpu_quota(root) == cpus
+    assert env.usable_cores(root) == cores
+    context = env.node_context(root)
+    assert context["cores"] == cores and context["cpu_quota"] == cpus
+
+
+def test_cgroup_v1_controllers_named_together(tmp_path: Path) -> None:
+    write(tmp_path, "/proc/self/cgroup", "3:cpu,cpuacct:/kubepods/pod1\n")
+    write(tmp_path, "/sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/cpu.cfs_quota_us", "30000")
+    write(tmp_path, "/sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/cpu.cfs_period_us", "100000")
+    assert env.read_cpu_quota(str(tmp_path)) == 0.3
+
+
+def test_an_ancestors_quota_caps_too(tmp_path: Path) -> None:
+    """systemd puts CPUQuota= on the slice; the process sits in a cgroup below it."""
+    write(tmp_path, "/sys/devices/system/cpu/online", "0-7")
+    write(tmp_path, "/proc/self/cgroup", "0::/lab.slice/run.service\n")
+    write(tmp_path, "/sys/fs/cgroup/lab.slice/cpu.max", "300000 100000\n")
+    write(tmp_path, "/sys/fs/cgroup/lab.slice/run.service/cpu.max", "max 100000\n")
+    assert env.read_cpu_quota(str(tmp_path)) == 3.0
+    assert env.usable_cores(str(tmp_path)) == 3
+
+
+def test_the_tightest_limit_of_the_chain_wins(tmp_path: Path) -> None:
+    write(tmp_path, "/proc/self/cgroup", V2_PROC_CGROUP)
+    write(tmp_path, "/sys/fs/cgroup/system.slice/cpu.max", "50000 100000")
+    write(tmp_path, "/sys/fs/cgroup/system.slice/lab.service/cpu.max", "200000 100000")
+    assert env.read_cpu_quota(str(tmp_path)) == 0.5
+
+
+def test_container_that_sees_only_its_own_cgroup(tmp_path: Path) -> None:
+    """Docker without a cgroup namespace: /proc/self/cgroup names the host's path, the mount shows
+    the container's cgroup at its root."""
+    write(tmp_path, "/proc/self/cgroup", "5:cpu:/docker/0123abcd\n")
+    write(tmp_path, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "100000")
+    write(tmp_path, "/sys/fs/cgroup/cpu/cpu.cfs_period_us", "100000")
+    assert env.read_cpu_quota(str(tmp_path)) == 1.0
+
+
+@pytest.mark.parametrize(("text", "cpus"), [
+    ("max 100000", None), ("max", None), ("50000 100000", 0.5), ("12345", 0.123), ("", None),
+    ("lots 100000", None), ("0 100000", None), ("50000 0", None),
+])
+def test_cpu_max_parsing(tmp_path: Path, text: str, cpus: float | None) -> None:
+    write(tmp_path, "/proc/self/cgroup", "0::/\n")
+    write(tmp_path, "/sys/fs/cgroup/cpu.max", text)
+    assert env.read_cpu_quota(str(tmp_path)) == cpus
+
+
+@pytest.mark.parametrize(("text", "v1", "v2"), [
+    (V1_PROC_CGROUP, "/lab-sbx-a-0", "/"),
+    (V2_PROC_CGROUP, None, "/system.slice/lab.service"),
+    ("12:cpu,cpuacct:/a\n", "/a", None),
+    ("3:cpuset:/x\n2:cpuacct:/y\n", None, None),  # cpuset and cpuacct are not cpu
+    ("garbage\n\n", None, None),
+    (None, None, None),
+])
+def test_proc_cgroup_parsing(text: str | None, v1: str | None, v2: str | None) -> None:
+    assert env.parse_proc_cgroup(text) == (v1, v2)
+
+
+@pytest.mark.parametrize(("quota", "period"), [("-1", "100000"), ("x", "100000"), ("50000", ""), ("0", "100000")])
+def test_cfs_quota_without_a_limit_is_none(quota: str, period: str) -> None:
+    assert env.parse_cfs_quota(quota, period) is None
+
+
+def test_live_cores_are_at_most_the_affinity() -> None:
+    import os
+
+    cores = env.usable_cores()
+    assert cores is not None and 1 <= cores <= len(os.sched_getaffinity(0))

@@ -7,10 +7,12 @@ here runs a command: `vcgencmd get_throttled` output is parsed from a string
 """
 from __future__ import annotations
 
+import math
 import os
 import platform
 import re
 import socket
+from fractions import Fraction
 from typing import Any
 
 # vcgencmd get_throttled bits (Raspberry Pi firmware documentation).
@@ -99,6 +101,103 @@ def read_cores(root: str = "/") -> int | None:
     return None
 
 
+# Where the cgroup file systems are mounted: v1 names the cpu hierarchy "cpu" (or
+# "cpu,cpuacct" on some distributions), v2 is the unified tree at /sys/fs/cgroup
+# (or /sys/fs/cgroup/unified on hybrid systems).
+CGROUP_V1_CPU_MOUNTS = ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpuacct,cpu")
+CGROUP_V2_MOUNTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
+
+
+def parse_proc_cgroup(text: str | None) -> tuple[str | None, str | None]:
+    """(v1 cpu cgroup path, v2 cgroup path) from /proc/<pid>/cgroup; None for a hierarchy not listed.
+
+    v1 lines are "4:cpu,cpuacct:/lab-sbx-1" (the controllers comma-separated),
+    the v2 line is "0::/system.slice/x.service"."""
+    v1_cpu: str | None = None
+    v2: str | None = None
+    for line in (text or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hierarchy, controllers, path = parts
+        if hierarchy == "0" and controllers == "":
+            v2 = path
+        elif "cpu" in controllers.split(","):
+            v1_cpu = path
+    return v1_cpu, v2
+
+
+def parse_cfs_quota(quota_text: str | None, period_text: str | None) -> Fraction | None:
+    """CPUs allowed by cgroup v1 cpu.cfs_quota_us / cpu.cfs_period_us; None for no limit (-1) or garbage."""
+    try:
+        quota, period = int(quota_text or ""), int(period_text or "")
+    except ValueError:
+        return None
+    return Fraction(quota, period) if quota > 0 and period > 0 else None
+
+
+def parse_cpu_max(text: str | None) -> Fraction | None:
+    """CPUs allowed by cgroup v2 cpu.max ("50000 100000"); None for "max 100000" (no limit) or garbage."""
+    words = (text or "").split()
+    if not words or words[0] == "max":
+        return None
+    try:
+        quota = int(words[0])
+        period = int(words[1]) if len(words) > 1 else 100000
+    except ValueError:
+        return None
+    return Fraction(quota, period) if quota > 0 and period > 0 else None
+
+
+def _cgroup_chain(mount: str, path: str) -> list[str]:
+    """The cgroup at `path` under `mount` and each ancestor up to the mount itself (a limit on any
+    of them caps the process). A path the mount does not show (a container that sees only its own
+    cgroup at the mount's root) leaves the mount's root."""
+    parts = [p for p in path.split("/") if p and p != ".."]
+    return [os.path.join(mount, *parts[:depth]) for depth in range(len(parts), -1, -1)]
+
+
+def read_cpu_quota_fraction(root: str = "/") -> Fraction | None:
+    """The tightest CPU quota on the reading process's cgroup and its ancestors, in CPUs; None when
+    nothing limits it. Reads /proc/self/cgroup, then cgroup v1 cpu.cfs_quota_us/cpu.cfs_period_us or
+    cgroup v2 cpu.max — what a container, a systemd slice with CPUQuota= or a sandbox host sets."""
+    v1_path, v2_path = parse_proc_cgroup(read_text(root, "/proc/self/cgroup"))
+    quotas: list[Fraction] = []
+    if v1_path is not None:
+        for mount in CGROUP_V1_CPU_MOUNTS:
+            for directory in _cgroup_chain(mount, v1_path):
+                quota = parse_cfs_quota(read_text(root, f"{directory}/cpu.cfs_quota_us"),
+                                        read_text(root, f"{directory}/cpu.cfs_period_us"))
+                if quota is not None:
+                    quotas.append(quota)
+    if v2_path is not None:
+        for mount in CGROUP_V2_MOUNTS:
+            for directory in _cgroup_chain(mount, v2_path):
+                quota = parse_cpu_max(read_text(root, f"{directory}/cpu.max"))
+                if quota is not None:
+                    quotas.append(quota)
+    return min(quotas) if quotas else None
+
+
+def read_cpu_quota(root: str = "/") -> float | None:
+    """The CPU quota in CPUs (0.5 for half a CPU), rounded to 3 decimals; None when there is none."""
+    quota = read_cpu_quota_fraction(root)
+    return round(float(quota), 3) if quota is not None else None
+
+
+def usable_cores(root: str = "/") -> int | None:
+    """The CPUs this process can keep busy: the CPUs it may run on (its affinity, for the live root;
+    the online CPUs of a fake tree), capped by the cgroup quota rounded up (0.5 CPU is 1 core, 1.5
+    is 2), at least 1. The one count a node reports as its cores and plans its workers on."""
+    cpus = len(os.sched_getaffinity(0)) if os.path.abspath(root) == "/" and hasattr(os, "sched_getaffinity") \
+        else read_cores(root)
+    quota = read_cpu_quota_fraction(root)
+    if quota is None:
+        return cpus
+    capped = max(1, math.ceil(quota))
+    return min(cpus, capped) if cpus else capped
+
+
 def read_memory_bytes(root: str = "/") -> int | None:
     """MemTotal from /proc/meminfo, in bytes."""
     meminfo = read_text(root, "/proc/meminfo")
@@ -168,12 +267,16 @@ def version_from_line(line: str | None) -> str | None:
 
 
 def node_context(root: str = "/") -> dict[str, Any]:
-    """The environment of the node whose filesystem is at root (None for anything not found)."""
+    """The environment of the node whose filesystem is at root (None for anything not found).
+
+    `cores` is what the node can keep busy (usable_cores: affinity capped by the cgroup quota),
+    `cpu_quota` the fractional quota behind it (None without one)."""
     real = os.path.abspath(root) == "/"
     return {
         "hostname": read_hostname(root),
         "model": read_model(root),
-        "cores": read_cores(root),
+        "cores": usable_cores(root),
+        "cpu_quota": read_cpu_quota(root),
         "memory_bytes": read_memory_bytes(root),
         "kernel": read_kernel(root),
         "os": read_os(root),
