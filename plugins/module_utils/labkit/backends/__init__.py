@@ -17,9 +17,10 @@ report) is shared. A backend:
 * measures the makespan T_e2e on the controller's monotonic clock, from just
   before the first item starts to the moment the last item's output is read.
 
-`local` (processes on the controller, `backends.local`) implements it today;
-`ssh` and `k3s` implement the same `Backend.run`. docs/ARCHITECTURE.md describes
-the contract.
+`local` (processes on the controller, `backends.local`), `ssh` (several hosts
+over SSH, `backends.ssh`: a lost host's items are redone elsewhere, named in
+`BackendOutcome.hosts_lost`) and `k3s` implement the same `Backend.run`.
+docs/ARCHITECTURE.md describes the contract.
 """
 from __future__ import annotations
 
@@ -79,6 +80,9 @@ class Attempt:
     slot: int
     host: str
     error: str
+    # The attempt ended because its host was lost (unreachable, killed): it did not
+    # count against the item's retries, and the item ran again on another host.
+    host_lost: bool = False
 
 
 @dataclass
@@ -99,6 +103,8 @@ class ItemOutcome:
     result: Optional[dict] = None   # the worker's RESULT record, when it was accepted
     error: Optional[str] = None     # why the item failed in the end; None when it succeeded
     final: bool = False             # the failure was deterministic, so it was not retried
+    # Hosts lost while they ran this item, in order: each time the item ran again elsewhere.
+    lost_on: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -110,6 +116,11 @@ class BackendOutcome:
     t_e2e_s: float
     items: list[ItemOutcome] = field(default_factory=list)   # in the order of the items given
     attempts: list[Attempt] = field(default_factory=list)    # every failed attempt
+    # Multi-host backends: hosts that were lost (unreachable at the start, or during the run),
+    # in the order it was noticed, why in words, and the items each was running then.
+    hosts_lost: list[str] = field(default_factory=list)
+    host_errors: dict[str, str] = field(default_factory=dict)
+    redone: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[ItemOutcome]:
@@ -141,6 +152,22 @@ class Backend(Protocol):
     def throttle_reading(self) -> Optional[str]:
         """The `vcgencmd get_throttled` text where the backend's nodes have one (None otherwise)."""
         ...
+
+
+def lost_hosts_text(outcome: BackendOutcome) -> list[str]:
+    """One sentence per lost host: why, and what it was running (redone elsewhere, or not run at all)."""
+    by_name = {item.name: item for item in outcome.items}
+    lines = []
+    for host in outcome.hosts_lost:
+        names = outcome.redone.get(host, [])
+        line = f"host {host} was lost ({outcome.host_errors.get(host, 'no reason given')})"
+        if names:
+            redone = [name for name in names if by_name.get(name) is not None and by_name[name].ok]
+            line += f"; it was running {', '.join(names)}"
+            line += ", redone on another host" if len(redone) == len(names) else \
+                f"; redone on another host: {', '.join(redone) or 'none'}"
+        lines.append(line)
+    return lines
 
 
 def result_of(stdout: str) -> dict:
