@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Split the video stream, encode the audio once and transcode the segments on N local worker slots."""
+"""Encode the audio once and transcode the segments on N local worker slots."""
 from __future__ import annotations
 
 import functools
@@ -12,9 +12,11 @@ DOCUMENTATION = r"""
 module: lab_transcode_segments
 short_description: Transcode a planned video's segments in parallel (local backend)
 description:
-  - Copy-splits the video stream at the planned keyframes and hands each pending
-    segment to the segment worker (plugins/workers/transcode_segment.sh), longest
-    first, on the planned number of slots; meanwhile encodes the audio once, on its own.
+  - Hands each pending segment (its chunk made by lab_transcode_split) to the
+    segment worker (plugins/workers/transcode_segment.sh), longest first, on the
+    planned number of slots; meanwhile encodes the audio once, on its own.
+  - Writes its progress to the work folder's C(progress.json) as segments finish
+    (lab_job_progress reads it while the step runs as an async job).
   - Segments already verified in the work folder's manifest (and intact on disk)
     are skipped; a failed segment is retried the planned number of times, then
     the task fails naming it.
@@ -35,6 +37,12 @@ options:
     description: ffprobe program the workers count their frames with.
     type: str
     required: true
+  owner:
+    description:
+      - PID of the ansible-playbook process the run belongs to (the C(lab_owner_pid) filter); when
+        it is gone, the workers are stopped. Needed when the step runs as an async job, which is
+        detached from ansible-playbook's process tree.
+    type: int
 author: Pi cluster lab
 """
 
@@ -79,4 +87,4 @@ if __name__ == "__main__":
     # If ansible-playbook goes away (killed), stop the encoders and exit:
     # Ansible runs modules in their own session, so nothing else would.
     run_module(functools.partial(run_segments, on_owner_gone=lambda: os._exit(1)),
-               {**STEP_OPTIONS, "worker": {"type": "path", "required": True}})
+               {**STEP_OPTIONS, "worker": {"type": "path", "required": True}, "owner": {"type": "int"}})

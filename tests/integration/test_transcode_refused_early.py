@@ -132,13 +132,14 @@ def test_a_segment_the_source_damages_is_attempted_once_and_named_by_its_time(
     proc = transcode(tmp_path, videos["slices_damaged"], transcode_segment_seconds=2.5, transcode_retries=2)
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "1 segment(s) cannot be made, and retrying cannot help: seg_0000.mp4: the source is damaged around 0.00–" \
+    assert "1 segment cannot be made, and retrying cannot help: seg_0000.mp4: the source is damaged around 0.00–" \
         in text, text[-4000:]
     assert "(segment 0); repair or re-export it (exited 7, not retried)" in text
     assert "decode_slice_header error" in text  # ffmpeg's own words
     assert "Traceback" not in text and not (tmp_path / "reports").exists()
     fatal = next(line for line in proc.stdout.splitlines() if line.startswith("fatal:"))
     failed = json.loads(fatal.split(" => ", 1)[1])
-    assert [a["attempt"] for a in failed["attempts"]] == [1] and failed["not_retried"] == ["seg_0000.mp4"]
+    job = failed["job"]  # the segments step's own values (an until loop owns `attempts` at the top)
+    assert [a["attempt"] for a in job["attempts"]] == [1] and job["not_retried"] == ["seg_0000.mp4"]
     work = next((tmp_path / "work").iterdir())
     assert not (work / "segments" / "seg_0000.mp4").exists() and not list(work.rglob("*.part*"))

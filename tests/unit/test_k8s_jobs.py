@@ -351,7 +351,8 @@ def test_run_indexed_job_against_the_stand_in_api(tmp_path) -> None:
             else:
                 assert job["state"] == "Failed" and not record.valid
                 assert record.problems[0] == "Job Failed"
-                assert "exit code 1" in record.problems[1] and "index 1 refuses" in record.problems[1]
+                # index 0 may still be running when index 1's failure fails the Job (a loaded machine)
+                assert any("exit code 1" in p and "index 1 refuses" in p for p in record.problems[1:])
                 assert "1 result for 2 workers" in record.problems
         # A Job of the same name is still there (kept): the second submit is refused, naming it.
         run = PlannedRun.from_dict(dict(planned(1), run_id="pi-x-keep"))

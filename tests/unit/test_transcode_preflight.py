@@ -326,8 +326,8 @@ def test_segment_items_carry_their_final_causes_and_a_wrong_count_is_final(tmp_p
 def test_the_failure_message_tells_final_failures_from_retried_ones() -> None:
     failed = {"seg_0001.mp4": "the source is damaged around 3.20–6.40 s", "seg_0002.mp4": "exited 3: crash"}
     msg = segments.failure_message(failed, {"seg_0001.mp4"})
-    assert msg == ("1 segment(s) cannot be made, and retrying cannot help: seg_0001.mp4: the source is damaged "
-                   "around 3.20–6.40 s. 1 segment(s) failed after every retry: seg_0002.mp4: exited 3: crash. "
+    assert msg == ("1 segment cannot be made, and retrying cannot help: seg_0001.mp4: the source is damaged "
+                   "around 3.20–6.40 s. 1 segment failed after every retry: seg_0002.mp4: exited 3: crash. "
                    "Verified segments are kept; fix the cause above, then rerun to redo only the rest.")
     assert segments.failure_message({"seg_0002.mp4": "exited 3: crash"}, set()).endswith(
         "Verified segments are kept; rerun to redo only the rest.")

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 
 from ..backends import Accept, ItemOutcome, WorkFailed, WorkItem
 from ..backends.local import LocalBackend
+from ..progress import ProgressFile
 from ..supervise import Children, run_owner, watch_owner
 from ..text import plural
 from . import manifest, plan as planner, planfile
@@ -25,6 +26,8 @@ from .audio import AudioEncode
 from .plan import Segment
 from .planfile import StepError, TranscodePlan
 from .split import split
+
+PROGRESS_FILE = "progress.json"  # read by lab_job_progress while the async step runs
 
 
 # The segment worker's exit statuses that another attempt cannot change
@@ -94,9 +97,9 @@ def failure_message(failed: dict[str, str], final: set[str]) -> str:
     retried = sorted(name for name in failed if name not in final)
     parts = []
     if hopeless:
-        parts.append(f"{len(hopeless)} segment(s) cannot be made, and retrying cannot help: {named(hopeless)}.")
+        parts.append(f"{plural(len(hopeless), 'segment')} cannot be made, and retrying cannot help: {named(hopeless)}.")
     if retried:
-        parts.append(f"{len(retried)} segment(s) failed after every retry: {named(retried)}.")
+        parts.append(f"{plural(len(retried), 'segment')} failed after every retry: {named(retried)}.")
     if retried and not hopeless:
         parts.append("Verified segments are kept; rerun to redo only the rest.")
     else:
@@ -104,18 +107,20 @@ def failure_message(failed: dict[str, str], final: set[str]) -> str:
     return " ".join(parts)
 
 
-def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str,
+def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str, owner: Optional[int] = None,
                  on_owner_gone: Optional[Callable[[], None]] = None) -> dict[str, Any]:
     """lab_transcode_segments, the work folder locked meanwhile.
 
     With on_owner_gone, a watchdog kills every child process and calls it when
-    the process that started the run (ansible-playbook) has gone."""
+    the process that started the run (ansible-playbook: `owner`, found from
+    the process tree when not given) has gone. An async job must be given it:
+    it runs detached from ansible-playbook's process tree."""
     plan = planfile.load(work)
     try:
         with planfile.locked(plan.work):
             children = Children()
             if on_owner_gone is not None:
-                watch_owner(children, run_owner(), on_owner_gone)
+                watch_owner(children, owner or run_owner(), on_owner_gone)
             out = _run(plan, worker, ffmpeg, ffprobe, children)
     except (StepError, OSError) as err:
         if isinstance(err, StepError) and err.details:
@@ -149,12 +154,15 @@ def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: 
     done, pending = _resume(plan, recorder)
 
     t_split = time.monotonic()
-    split(plan, pending, ffmpeg, children)
-    split_s = time.monotonic() - t_split
+    unsplit = [seg for seg in pending if not os.path.exists(os.path.join(plan.work, "chunks", seg.chunk))]
+    split(plan, unsplit, ffmpeg, children)  # normally done by the split step already
+    split_s = planfile.load_phases(plan.work).get("split_s", 0.0) + time.monotonic() - t_split
 
     audio = AudioEncode(plan, ffmpeg, children, recorder)
     audio.start()
     frames = plan.frames_by_segment
+    progress = ProgressFile(os.path.join(plan.work, PROGRESS_FILE), len(plan.segments), float(plan.video.frames),
+                            "frames", resumed=len(done), resumed_work=float(sum(frames[name] for name in done)))
 
     def record(_done: int, _total: int, item: ItemOutcome) -> None:
         # Recorded as soon as it is verified: a run killed later still keeps it.
@@ -162,6 +170,9 @@ def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: 
             path = os.path.join(plan.work, "segments", item.name)
             recorder.segment(item.name, manifest.file_entry(path, frames=frames[item.name],
                                                             result=dict(item.result, slot=item.slot)))
+            progress.item_done(item.host or str(item.result.get("node", "local")), frames[item.name])
+        else:
+            progress.item_failed()
 
     items = [segment_item(plan, seg, worker=worker, ffmpeg=ffmpeg, ffprobe=ffprobe) for seg in pending]
     t_seg = time.monotonic()
@@ -169,6 +180,7 @@ def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: 
                                          on_progress=record)
     segments_s = time.monotonic() - t_seg
     audio.finish()
+    progress.finish()
     phases = {"split_s": split_s, "audio_s": audio.seconds, "segments_s": segments_s}
     planfile.save_phases(plan.work, phases)  # for the report's phase split (finish)
 

@@ -1,20 +1,52 @@
-"""Step 2a: copy-split the video stream into pieces and assemble each pending segment's chunk.
+"""Step 2: copy-split the video stream into pieces and assemble each pending segment's chunk.
 
 One stream-copy pass cuts the video at every segment start and at the
 keyframe right after it; segment k's chunk is its own pieces plus the first
-piece of segment k+1 (the open-GOP leading frames it needs).
+piece of segment k+1 (the open-GOP leading frames it needs). Its own step, so
+that a multi-host backend can ship the chunks before the segments run.
 """
 from __future__ import annotations
 
 import os
 import shutil
-from typing import Sequence
+import time
+from typing import Any, Sequence
 
 from ..backends import tail
 from ..supervise import Children
-from . import commands
+from ..text import plural
+from . import commands, manifest, planfile
 from .plan import Segment
 from .planfile import StepError, TranscodePlan
+
+
+def pending_segments(plan: TranscodePlan) -> list[Segment]:
+    """The segments no earlier run verified (intact on disk, right frame count), in plan order."""
+    man = manifest.load(os.path.join(plan.work, "manifest.json"), plan.encoding.to_dict())
+    done = manifest.done_segments(man, os.path.join(plan.work, "segments"), [s.name for s in plan.segments],
+                                  plan.frames_by_segment)
+    return [seg for seg in plan.segments if seg.name not in done]
+
+
+def split_step(work: str, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
+    """lab_transcode_split: the chunks of every pending segment, the work folder locked meanwhile."""
+    plan = planfile.load(work)
+    with planfile.locked(plan.work):
+        pending = pending_segments(plan)
+        t0 = time.monotonic()
+        split(plan, pending, ffmpeg, Children())
+        split_s = time.monotonic() - t0
+    planfile.save_phases(plan.work, {"split_s": split_s})
+    resumed = len(plan.segments) - len(pending)
+    return {
+        "chunks": [seg.chunk for seg in pending],
+        "chunks_dir": os.path.join(plan.work, "chunks"),
+        "pending": len(pending),
+        "split_s": split_s,
+        "lab_progress": (f"split: {plural(len(pending), 'chunk')} in {split_s:.2f} s"
+                         + (f" ({resumed} of {plural(len(plan.segments), 'segment')} already verified)"
+                            if resumed else "")),
+    }
 
 
 def piece_name(number: int) -> str:
