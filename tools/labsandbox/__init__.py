@@ -206,10 +206,12 @@ class SandboxHost:
         return self.exec("test", "-e", path).returncode == 0
 
     def answers(self, timeout: float = 1.0) -> bool:
-        """Whether its sshd accepts a connection on port 22 now."""
+        """Whether its sshd answers on port 22 now: its banner, not just a connection (a proxy on
+        the default route may accept connections to any address, a gone host's too)."""
         try:
-            with socket.create_connection((self.address, 22), timeout=timeout):
-                return True
+            with socket.create_connection((self.address, 22), timeout=timeout) as conn:
+                conn.settimeout(timeout)
+                return conn.recv(4).startswith(b"SSH-")
         except OSError:
             return False
 
