@@ -1,6 +1,7 @@
 """The ssh backend without ssh: command building, path mapping, lanes, and the scheduler
 (one queue, retries, lost hosts) driven by fake attempts. The real thing against sandbox
-hosts is tests/integration/test_ssh_backend.py."""
+hosts is tests/integration/test_ssh_backend.py (a different
+basename: two test files of one name break collecting the whole suite)."""
 from __future__ import annotations
 
 import os
