@@ -5,13 +5,12 @@ folder there), so outputs really travel back over SSH. Needs root (skipped other
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -306,3 +305,30 @@ def test_throttle_readings_are_none_without_vcgencmd(three: Sandbox) -> None:
     with SshBackend(ssh_hosts(three)) as backend:
         assert backend.throttle_readings() == {"h1": None, "h2": None, "h3": None}
         assert backend.throttle_reading() is None
+
+
+def test_no_master_connection_outlives_a_killed_controller(three: Sandbox) -> None:
+    # The controller is killed with -9 (no cleanup at all): the guard pipe closes with it,
+    # and the master connection it held ends too.
+    host = ssh_hosts(three)[0]
+    code = f"""
+import sys, time
+sys.path.insert(0, {str(REPO / "plugins" / "module_utils")!r})
+from labkit.backends.ssh import SshBackend, SshHost
+backend = SshBackend([SshHost({host.name!r}, {host.address!r}, "root", key_file={host.key_file!r},
+                              options={host.options!r})])
+print(backend._ensure_master(backend.hosts[{host.name!r}]), flush=True)
+time.sleep(60)
+"""
+    controller = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        control = controller.stdout.readline().strip()
+        assert control and processes_with(f"ControlPath={control}")
+    finally:
+        controller.kill()
+        controller.wait()
+    deadline = time.monotonic() + 10
+    while processes_with(f"ControlPath={control}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_with(f"ControlPath={control}") == []
+    subprocess.run(["rm", "-rf", "--", os.path.dirname(control)], check=False)   # what close() would have removed

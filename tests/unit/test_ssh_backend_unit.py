@@ -16,7 +16,8 @@ import pytest
 
 from labkit.backends import BackendOutcome, ItemOutcome, WorkItem, lost_hosts_text
 from labkit.backends.ssh import (SSH_FAILED, Lane, Scheduler, SshHost, SshSettings, Tried, combine_throttled,
-                                 encoders_listed, item_command, lanes_for, missing_tools, remote_command, ssh_argv)
+                                 encoders_listed, item_command, lanes_for, missing_tools, remote_command, spare_lanes,
+                                 ssh_argv)
 
 HOSTILE = "a b'$(touch labkit-pwned);é.mp4"
 NEWLINE = "first line\nsecond; rm -rf $HOME `id`"
@@ -310,3 +311,30 @@ def test_new_outcome_fields_have_defaults_so_old_callers_still_work() -> None:
     item = ItemOutcome("w", 0, 0, "h", 1, 0, "", "", 0.0, 1.0)
     assert item.lost_on == []
     assert SSH_FAILED == 255
+
+
+def test_spare_slots_are_the_unused_ones_least_used_host_first() -> None:
+    hosts = [("a", 2), ("b", 1), ("c", 2)]
+    active = lanes_for(hosts, 2)
+    assert active == [Lane("a", 0, 0), Lane("b", 1, 0)]
+    assert spare_lanes(hosts, active) == [Lane("c", 2, 0), Lane("a", 3, 1), Lane("c", 4, 1)]
+    assert spare_lanes(hosts, lanes_for(hosts, 5)) == []
+
+
+def test_a_lost_hosts_lane_moves_to_a_spare_host() -> None:
+    # One slot asked for, three hosts: when the busy one is lost, the run goes on elsewhere.
+    fake = FakeHosts({"a": 0.02, "b": 0.02, "c": 0.02}, dead=("a",))
+    hosts = [("a", 1), ("b", 1), ("c", 1)]
+    active = lanes_for(hosts, 1)
+    outcome = Scheduler(items(3), active, fake.attempt, fake.check, spares=spare_lanes(hosts, active)).run()
+    assert not outcome.failed and outcome.hosts_lost == ["a"]
+    assert {item.host for item in outcome.items} == {"b"} and {item.slot for item in outcome.items} == {1}
+
+
+def test_a_retry_is_not_left_waiting_for_a_spare_host_that_has_no_lane() -> None:
+    fake = FakeHosts({"a": 0.01, "b": 0.01}, fail={"item 0": ("exited 3: flaky", False, None)})
+    hosts = [("a", 1), ("b", 1)]
+    active = lanes_for(hosts, 1)
+    outcome = Scheduler(items(1), active, fake.attempt, fake.check, retries=1,
+                        spares=spare_lanes(hosts, active)).run()
+    assert [h for _, h in fake.ran] == ["a", "a"] and outcome.failed

@@ -20,17 +20,21 @@ the transcode stages them on every host with ansible.posix.synchronize before
 the run (`copy_inputs=True` copies them just in time with rsync over the same
 ssh options, for a host that lacks them). Outputs come back to the controller
 as soon as the item's worker succeeds — before `accept` and `on_progress` see
-the result — fetched over the same connection to a hidden temporary name, the
-remote file removed, then renamed into place (removing before renaming makes a
-host that shares the controller's file system safe: its "remote" file is the
-controller's own).
+the result — read over the same connection to a hidden temporary name (one
+session that removes the remote file once it was read, unless
+`keep_remote_outputs`), then renamed into place. Removing before renaming makes
+a host that shares the controller's file system safe: its "remote" file is the
+controller's own.
 
 Lost hosts. An attempt that ends the way a lost host ends (ssh exit 255, a
 failed copy) triggers a reachability check of that host (a fresh connection,
 no multiplexing). If the host does not answer, it is lost: it takes no more
 items, the item goes back to the front of the queue without counting against
 `retries`, and the outcome names the host (`hosts_lost`, `host_errors`) and
-what it was running (`redone`, `ItemOutcome.lost_on`). If it answers, the
+what it was running (`redone`, `ItemOutcome.lost_on`); its lanes move to
+spare slots of the other hosts when the run uses fewer than they have. A host
+that does not answer at the start is named the same way and gets no lane.
+If it answers, the
 attempt was the item's own failure (e.g. a worker that exits 255) and counts
 as usual. A retried item prefers a host it has not failed on. When every host
 is lost, the remaining items fail with that said.
@@ -55,7 +59,9 @@ itself: without a terminal sshd sends no SIGHUP, and the remote worker goes on
 command runs under a small POSIX sh wrapper (`REMOTE_WRAPPER`) whose stdin is
 the SSH channel, kept open by the controller through a pipe it never writes:
 when the ssh client dies, or the controller does, the channel's stdin ends and
-the wrapper kills the worker's process group (the session sshd started).
+the wrapper kills the worker's process group (the session sshd started). The
+master connections are guarded the same way on the controller (`MASTER_GUARD`).
+Both need /dev/fd on the controller (Linux, macOS).
 """
 from __future__ import annotations
 
@@ -252,6 +258,19 @@ def lanes_for(hosts: Sequence[tuple[str, int]], slots: int) -> list["Lane"]:
     return lanes
 
 
+def spare_lanes(hosts: Sequence[tuple[str, int]], active: Sequence["Lane"]) -> list["Lane"]:
+    """The hosts' unused slots, round robin (least used host first), numbered after `active`:
+    where a lost host's lanes go, so that a run on fewer slots than the hosts have keeps
+    its width when a host is lost."""
+    used = {name: sum(1 for lane in active if lane.host == name) for name, _ in hosts}
+    spares: list[Lane] = []
+    for level in range(max((cap for _, cap in hosts), default=0)):
+        for name, cap in hosts:
+            if used[name] <= level < cap:
+                spares.append(Lane(name, len(active) + len(spares), level))
+    return spares
+
+
 # -- scheduling (no ssh in here: unit-tested with fake attempts) ------------------
 
 @dataclass(frozen=True)
@@ -272,7 +291,7 @@ class Tried:
 
 
 Attempter = Callable[[WorkItem, Lane], Tried]
-HostCheck = Callable[[str], Optional[str]]   # None: the host answers; otherwise why not, in words
+ReachabilityCheck = Callable[[str], Optional[str]]   # None: the host answers; otherwise why not, in words
 
 
 @dataclass
@@ -293,8 +312,8 @@ class Scheduler:
     without the lock held."""
 
     def __init__(self, items: Sequence[WorkItem], lanes: Sequence[Lane], attempt: Attempter,
-                 check_host: HostCheck, *, retries: int = 0, on_progress: Optional[Progress] = None,
-                 down: Optional[Mapping[str, str]] = None) -> None:
+                 check_host: ReachabilityCheck, *, retries: int = 0, on_progress: Optional[Progress] = None,
+                 down: Optional[Mapping[str, str]] = None, spares: Sequence[Lane] = ()) -> None:
         self.items = list(items)
         self.lanes = list(lanes)
         self.attempt = attempt
@@ -306,12 +325,30 @@ class Scheduler:
         self.in_flight = 0
         self.finals: dict[int, ItemOutcome] = {}
         self.outcome = BackendOutcome(t_e2e_s=0.0)
+        self.spares: deque[Lane] = deque(spares)   # taken by a lost host's lanes, in order
+        self.threads: list[threading.Thread] = []
+        self.started: list[Lane] = []
         for host, reason in (down or {}).items():
             self._mark_down(host, reason)
 
     # -- the state, under self.cond ------------------------------------------
     def _hosts_up(self) -> set[str]:
-        return {lane.host for lane in self.lanes} - set(self.outcome.hosts_lost)
+        """Hosts with a lane working (a spare host without one cannot take a retry)."""
+        return {lane.host for lane in self.started} - set(self.outcome.hosts_lost)
+
+    def _start(self, lane: Lane) -> None:
+        thread = threading.Thread(target=self._lane, args=(lane,), name=f"ssh-lane-{lane.slot}", daemon=True)
+        self.threads.append(thread)
+        self.started.append(lane)
+        thread.start()
+
+    def _replace(self, lane: Lane) -> None:
+        """A lane whose host was lost hands over to a spare lane of a host still up, if any."""
+        while self.spares:
+            spare = self.spares.popleft()
+            if spare.host not in self.outcome.host_errors:
+                self._start(spare)
+                return
 
     def _mark_down(self, host: str, reason: str) -> None:
         if host not in self.outcome.host_errors:
@@ -343,6 +380,12 @@ class Scheduler:
 
     # -- one lane ------------------------------------------------------------
     def _lane(self, lane: Lane) -> None:
+        self._work(lane)
+        with self.cond:
+            if lane.host in self.outcome.host_errors:
+                self._replace(lane)
+
+    def _work(self, lane: Lane) -> None:
         while (entry := self._take(lane)) is not None:
             tried = self._try(entry.item, lane)
             entry.attempts += 1
@@ -404,12 +447,20 @@ class Scheduler:
 
     # -- the whole batch -----------------------------------------------------
     def run(self) -> BackendOutcome:
-        threads = [threading.Thread(target=self._lane, args=(lane,), name=f"ssh-lane-{lane.slot}", daemon=True)
-                   for lane in self.lanes if lane.host not in self.outcome.host_errors]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
+        with self.cond:
+            for lane in self.lanes:
+                if lane.host in self.outcome.host_errors:
+                    self._replace(lane)
+                else:
+                    self._start(lane)
+        joined = 0
+        while True:   # a lane that stops for a lost host starts its replacement first
+            with self.cond:
+                if joined == len(self.threads):
+                    break
+                thread = self.threads[joined]
             thread.join()
+            joined += 1
         self._fail_the_rest()
         self.outcome.items = [self.finals[i] for i in range(len(self.items))]
         self.outcome.t_e2e_s = max((item.finished_s for item in self.outcome.items), default=0.0)
@@ -686,11 +737,15 @@ class SshBackend:
         """Run every item on the hosts' lanes (at most `slots` at once), in the order given."""
         if retries < 0:
             raise ValueError(f"retries={retries} must be at least 0")
-        lanes = lanes_for([(host.name, host.slots) for host in self.hosts.values()], slots)
-        down = self._unreachable_at_start({lane.host for lane in lanes})
+        if slots < 1:
+            raise ValueError(f"slots={slots} must be at least 1")
+        down = self._unreachable_at_start(list(self.hosts))
+        up = [(host.name, host.slots) for host in self.hosts.values() if host.name not in down]
+        lanes = lanes_for(up, slots) if up else []
         t0 = time.monotonic()
         scheduler = Scheduler(items, lanes, lambda item, lane: self._attempt(item, lane, t0, timeout_s, accept),
-                              self.check_host, retries=retries, on_progress=on_progress, down=down)
+                              self.check_host, retries=retries, on_progress=on_progress, down=down,
+                              spares=spare_lanes(up, lanes))
         return scheduler.run()
 
     def _unreachable_at_start(self, names: Iterable[str]) -> dict[str, str]:
