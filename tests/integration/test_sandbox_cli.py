@@ -195,6 +195,7 @@ def test_each_host_reports_its_cap_as_its_cores(box: Box) -> None:
     for name in ("sbx-1", "sbx-2"):
         node = results[name]["node"]
         assert node["cores"] == 1 and node["cpu_quota"] == 0.5, node
+        assert node["memory_limit_bytes"] == parse_memory(MEM), node
         assert node["hostname"] == name  # its own UTS name: nodes are told apart in the report
 
 

@@ -66,6 +66,7 @@ def test_node_context_from_a_pi_tree(pi_root: Path) -> None:
         "cores": 4,
         "cpu_quota": None,  # no cgroup limit in this tree
         "memory_bytes": 8052564 * 1024,
+        "memory_limit_bytes": None,
         "kernel": "6.6.51+rpt-rpi-2712",
         "os": "Debian GNU/Linux 12 (bookworm)",
         "arch": None,  # only known for the live root
@@ -259,3 +260,18 @@ def test_live_cores_are_at_most_the_affinity() -> None:
 
     cores = env.usable_cores()
     assert cores is not None and 1 <= cores <= len(os.sched_getaffinity(0))
+
+
+def test_cgroup_memory_limit_v1_and_v2(tmp_path: Path) -> None:
+    v1_tree(tmp_path, "50000")
+    write(tmp_path, "/sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712")  # v1's "no limit"
+    write(tmp_path, "/sys/fs/cgroup/memory/lab-sbx-a-0/memory.limit_in_bytes", str(256 << 20))
+    assert env.read_memory_limit_bytes(str(tmp_path)) == 256 << 20
+    assert env.node_context(str(tmp_path))["memory_limit_bytes"] == 256 << 20
+    v2 = tmp_path / "v2"
+    write(v2, "/proc/self/cgroup", V2_PROC_CGROUP)
+    write(v2, "/sys/fs/cgroup/system.slice/memory.max", "max\n")
+    write(v2, "/sys/fs/cgroup/system.slice/lab.service/memory.max", "536870912\n")
+    assert env.read_memory_limit_bytes(str(v2)) == 512 << 20
+    write(v2, "/sys/fs/cgroup/system.slice/lab.service/memory.max", "max\n")
+    assert env.read_memory_limit_bytes(str(v2)) is None

@@ -179,6 +179,37 @@ def read_cpu_quota_fraction(root: str = "/") -> Fraction | None:
     return min(quotas) if quotas else None
 
 
+CGROUP_V1_MEMORY_MOUNTS = ("/sys/fs/cgroup/memory",)
+NO_MEMORY_LIMIT = 1 << 62  # cgroup v1 writes "no limit" as the largest page-aligned number
+
+
+def parse_memory_limit(text: str | None) -> int | None:
+    """Bytes in memory.max (v2) or memory.limit_in_bytes (v1); None for "max", v1's huge "no limit", garbage."""
+    try:
+        value = int(text or "")
+    except ValueError:
+        return None
+    return value if 0 < value < NO_MEMORY_LIMIT else None
+
+
+def read_memory_limit_bytes(root: str = "/") -> int | None:
+    """The tightest cgroup memory limit on the reading process's cgroup and its ancestors (a container,
+    a systemd MemoryMax=, a sandbox host's --mem); None when nothing limits it."""
+    text = read_text(root, "/proc/self/cgroup") or ""
+    v1_path = next((line.split(":", 2)[2] for line in text.splitlines()
+                    if len(line.split(":", 2)) == 3 and "memory" in line.split(":", 2)[1].split(",")), None)
+    _, v2_path = parse_proc_cgroup(text)
+    limits: list[int] = []
+    for mounts, path, name in ((CGROUP_V1_MEMORY_MOUNTS, v1_path, "memory.limit_in_bytes"),
+                               (CGROUP_V2_MOUNTS, v2_path, "memory.max")):
+        for mount in mounts if path is not None else ():
+            for directory in _cgroup_chain(mount, path or ""):
+                limit = parse_memory_limit(read_text(root, f"{directory}/{name}"))
+                if limit is not None:
+                    limits.append(limit)
+    return min(limits) if limits else None
+
+
 def read_cpu_quota(root: str = "/") -> float | None:
     """The CPU quota in CPUs (0.5 for half a CPU), rounded to 3 decimals; None when there is none."""
     quota = read_cpu_quota_fraction(root)
@@ -270,7 +301,8 @@ def node_context(root: str = "/") -> dict[str, Any]:
     """The environment of the node whose filesystem is at root (None for anything not found).
 
     `cores` is what the node can keep busy (usable_cores: affinity capped by the cgroup quota),
-    `cpu_quota` the fractional quota behind it (None without one)."""
+    `cpu_quota` the fractional quota behind it, `memory_limit_bytes` the cgroup's memory limit
+    (both None without one; `memory_bytes` is the machine's)."""
     real = os.path.abspath(root) == "/"
     return {
         "hostname": read_hostname(root),
@@ -278,6 +310,7 @@ def node_context(root: str = "/") -> dict[str, Any]:
         "cores": usable_cores(root),
         "cpu_quota": read_cpu_quota(root),
         "memory_bytes": read_memory_bytes(root),
+        "memory_limit_bytes": read_memory_limit_bytes(root),
         "kernel": read_kernel(root),
         "os": read_os(root),
         "arch": platform.machine() or None if real else None,
