@@ -53,6 +53,7 @@ class Box:
     workdir: Path
     inventory: Path
     sandbox_id: str
+    up_output: str = ""
 
     def args(self) -> list[str]:
         return ["--workdir", str(self.workdir)]
@@ -129,7 +130,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         up = cli("up", "2", "--cpus", "0.5", "--mem", MEM, "--id", made.sandbox_id, "--inventory",
                  str(made.inventory), *made.args())
         assert up.returncode == 0, up.stdout + up.stderr
-        made.up_output = up.stdout  # type: ignore[attr-defined]
+        made.up_output = up.stdout
         yield made
     finally:
         teardown(made.workdir, made.sandbox_id)
@@ -157,7 +158,7 @@ def test_up_writes_an_inventory_with_checked_host_keys(box: Box) -> None:
         assert "StrictHostKeyChecking=yes" in host["ansible_ssh_common_args"]
         assert f"{host['ansible_host']} ssh-ed25519 " in known_hosts
     # It says how to use it, with this sandbox's paths.
-    said = box.up_output  # type: ignore[attr-defined]
+    said = box.up_output
     assert "./lab play bench-pi.yml -i" in said and str(box.inventory.name) in said
     assert "ssh -i" in said and "stop sbx-2" in said and "down" in said
 

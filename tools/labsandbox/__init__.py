@@ -400,7 +400,7 @@ class Sandbox:
                 self._save_state()
                 try:
                     cgroups.create(layout, host.netns, host.limits.cpus or float(os.cpu_count() or 1),
-                                   host.limits.memory_bytes or _unlimited_memory(layout))
+                                   host.limits.memory_bytes or _machine_memory())
                 except cgroups.CgroupUnavailable as exc:
                     raise SandboxUnavailable(str(exc)) from exc
             self._save_state()
@@ -610,7 +610,7 @@ class Sandbox:
         self.close()
 
 
-def _unlimited_memory(layout: cgroups.CgroupLayout) -> int:
+def _machine_memory() -> int:
     """The memory a host may use without --mem: the machine's (a cgroup needs a value in v1)."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
