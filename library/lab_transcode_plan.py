@@ -73,6 +73,9 @@ options:
     description: Folder holding the per-source work folders.
     type: path
     required: true
+  cores:
+    description: The worker slots there are (the hosts' usable cores on the ssh backend); the controller's cores when omitted.
+    type: int
   ffmpeg:
     description: ffmpeg program (checked with the encoders before any work).
     type: str
@@ -165,6 +168,7 @@ OPTIONS = {
        for name in ("output", "video_codec", "preset", "audio_codec", "audio_bitrate", "streams", "ffmpeg", "ffprobe")},
     "work_dir": {"type": "path", "required": True},
     "cwd": {"type": "path"},
+    "cores": {"type": "int"},
 }
 
 

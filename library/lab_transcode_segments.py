@@ -1,16 +1,16 @@
 #!/usr/bin/python
-"""Encode the audio once and transcode the segments on N local worker slots."""
+"""Encode the audio once and transcode the segments on N worker slots: local processes, or SSH hosts."""
 from __future__ import annotations
 
 import functools
 import os
 
 from ansible.module_utils.labkit_transcode_module import STEP_OPTIONS, run_module
-from ansible.module_utils.labkit.transcode.segments import run_segments
+from ansible.module_utils.labkit.transcode.segments import segments_step
 
 DOCUMENTATION = r"""
 module: lab_transcode_segments
-short_description: Transcode a planned video's segments in parallel (local backend)
+short_description: Transcode a planned video's segments in parallel (local or ssh backend)
 description:
   - Hands each pending segment (its chunk made by lab_transcode_split) to the
     segment worker (plugins/workers/transcode_segment.sh), longest first, on the
@@ -37,6 +37,30 @@ options:
     description: ffprobe program the workers count their frames with.
     type: str
     required: true
+  hosts:
+    description:
+      - The ssh backend's hosts (connection variables and C(slots), as M(lab_ssh_check) returns
+        them); empty runs the segments as local processes. Each pending segment's chunk must
+        already be in C(remote_work)/chunks on every host (ansible.posix.synchronize).
+    type: list
+    elements: dict
+    default: []
+  remote_work:
+    description: With C(hosts), the work folder's place on every host.
+    type: str
+    default: ""
+  host_worker:
+    description: With C(hosts), the segment worker's path on the hosts.
+    type: str
+    default: ""
+  host_ffmpeg:
+    description: With C(hosts), the hosts' ffmpeg.
+    type: str
+    default: ffmpeg
+  host_ffprobe:
+    description: With C(hosts), the hosts' ffprobe.
+    type: str
+    default: ffprobe
   owner:
     description:
       - PID of the ansible-playbook process the run belongs to (the C(lab_owner_pid) filter); when
@@ -86,5 +110,9 @@ lab_progress:
 if __name__ == "__main__":
     # If ansible-playbook goes away (killed), stop the encoders and exit:
     # Ansible runs modules in their own session, so nothing else would.
-    run_module(functools.partial(run_segments, on_owner_gone=lambda: os._exit(1)),
-               {**STEP_OPTIONS, "worker": {"type": "path", "required": True}, "owner": {"type": "int"}})
+    run_module(functools.partial(segments_step, on_owner_gone=lambda: os._exit(1)),
+               {**STEP_OPTIONS, "worker": {"type": "path", "required": True}, "owner": {"type": "int"},
+                "hosts": {"type": "list", "elements": "dict", "default": []},
+                "remote_work": {"type": "str", "default": ""}, "host_worker": {"type": "str", "default": ""},
+                "host_ffmpeg": {"type": "str", "default": "ffmpeg"},
+                "host_ffprobe": {"type": "str", "default": "ffprobe"}})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping, Optional, Sequence
 
-from .backends import Backend, BackendOutcome, WorkItem
+from .backends import Backend, BackendOutcome, WorkItem, lost_hosts_text
 from .environment import OCCURRED_OFFSET, parse_throttled
 from .text import plural
 
@@ -118,9 +118,15 @@ def run_record(planned: PlannedRun, t_e2e_s: Optional[float], results: Sequence[
 
 def from_backend(planned: PlannedRun, outcome: BackendOutcome, *, throttled: bool = False,
                  **extra: Any) -> RunRecord:
-    """The record of a planned run whose items one backend ran."""
+    """The record of a planned run whose items one backend ran. Each result says which host
+    and slot ran it (a worker's own `node` may not tell hosts apart); lost hosts are named."""
     problems = [f"{item.name} {item.error}" for item in outcome.failed]
-    return run_record(planned, outcome.t_e2e_s, outcome.results, problems, expected=len(outcome.items),
+    results = [dict(item.result, host=item.host, slot=item.slot) for item in outcome.items
+               if item.ok and item.result is not None]
+    lost = lost_hosts_text(outcome)
+    if lost:
+        extra = dict(extra, hosts_lost=lost)
+    return run_record(planned, outcome.t_e2e_s, results, problems, expected=len(outcome.items),
                       throttled=throttled, **extra)
 
 

@@ -156,8 +156,11 @@ def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: in
 
 def plan_step(*, video: Any, output: str, segment_seconds: Any, workers: Any, retries: Any, video_codec: str,
               preset: str, crf: Any, audio_codec: str, audio_bitrate: str, streams: str, baseline: Any, work_dir: str,
-              ffmpeg: str, ffprobe: str, cwd: Optional[str] = None, check_mode: bool = False) -> dict[str, Any]:
-    """lab_transcode_plan: the plan (written unless check_mode) and what the play needs of it."""
+              ffmpeg: str, ffprobe: str, cwd: Optional[str] = None, cores: Optional[int] = None,
+              check_mode: bool = False) -> dict[str, Any]:
+    """lab_transcode_plan: the plan (written unless check_mode) and what the play needs of it.
+
+    cores: the worker slots there are (the hosts' on the ssh backend); the controller's by default."""
     raw = {"video": video, "segment_seconds": segment_seconds, "workers": workers, "retries": retries,
            "video_codec": video_codec, "preset": preset, "crf": crf, "audio_codec": audio_codec,
            "audio_bitrate": audio_bitrate, "streams": streams, "baseline": baseline}
@@ -168,7 +171,8 @@ def plan_step(*, video: Any, output: str, segment_seconds: Any, workers: Any, re
         if out and not os.path.isabs(out):
             out = os.path.join(cwd, out)
     try:
-        plan = prepare(raw, work_dir, out, len(os.sched_getaffinity(0)) or 1, ffmpeg, ffprobe, write=not check_mode)
+        plan = prepare(raw, work_dir, out, cores or len(os.sched_getaffinity(0)) or 1, ffmpeg, ffprobe,
+                       write=not check_mode)
     except OSError as err:
         raise StepError(f"cannot prepare the work folder under {work_dir!r}: {err}") from None
     v = plan.video

@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from dataclasses import asdict
-from typing import Any, Callable, Optional
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, Optional
 
-from ..backends import Accept, ItemOutcome, WorkFailed, WorkItem
+from ..backends import Accept, Backend, ItemOutcome, WorkFailed, WorkItem, lost_hosts_text
 from ..backends.local import LocalBackend
 from ..progress import ProgressFile
 from ..supervise import Children, run_owner, watch_owner
@@ -107,9 +107,33 @@ def failure_message(failed: dict[str, str], final: set[str]) -> str:
     return " ".join(parts)
 
 
+@dataclass(frozen=True)
+class Hosts:
+    """Where the segments run when it is not the controller (the ssh backend).
+
+    `specs`: each host's connection variables and `slots` (labkit.hosts); `remote_work`:
+    the work folder's place on every host (its chunks shipped there beforehand); the
+    worker and FFmpeg programs as the hosts name them."""
+
+    specs: tuple[Mapping[str, Any], ...]
+    remote_work: str
+    worker: str
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+
+    def backend(self, work: str, children: Children) -> Backend:
+        from ..backends.ssh import SshBackend
+        from ..hosts import ssh_host
+
+        return SshBackend([ssh_host(spec, int(spec.get("slots") or 1), paths={work: self.remote_work})
+                           for spec in self.specs], children)
+
+
 def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str, owner: Optional[int] = None,
-                 on_owner_gone: Optional[Callable[[], None]] = None) -> dict[str, Any]:
+                 on_owner_gone: Optional[Callable[[], None]] = None, hosts: Optional[Hosts] = None) -> dict[str, Any]:
     """lab_transcode_segments, the work folder locked meanwhile.
+
+    Without `hosts` the segments run as local processes; with them, on the hosts over SSH.
 
     With on_owner_gone, a watchdog kills every child process and calls it when
     the process that started the run (ansible-playbook: `owner`, found from
@@ -121,7 +145,7 @@ def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str, owner: Optio
             children = Children()
             if on_owner_gone is not None:
                 watch_owner(children, owner or run_owner(), on_owner_gone)
-            out = _run(plan, worker, ffmpeg, ffprobe, children)
+            out = _run(plan, worker, ffmpeg, ffprobe, children, hosts)
     except (StepError, OSError) as err:
         if isinstance(err, StepError) and err.details:
             raise
@@ -131,6 +155,19 @@ def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str, owner: Optio
     if out["audio_error"]:
         raise StepError(out["audio_error"], **out)
     return out
+
+
+def segments_step(*, work: str, worker: str, ffmpeg: str, ffprobe: str, owner: Optional[int] = None,
+                  hosts: Optional[list] = None, remote_work: str = "", host_worker: str = "",
+                  host_ffmpeg: str = "ffmpeg", host_ffprobe: str = "ffprobe",
+                  on_owner_gone: Optional[Callable[[], None]] = None) -> dict[str, Any]:
+    """lab_transcode_segments' options → run_segments (with `hosts`, on the ssh backend)."""
+    on_hosts = None
+    if hosts:
+        if not remote_work or not host_worker:
+            raise StepError("the ssh backend needs remote_work and host_worker")
+        on_hosts = Hosts(tuple(hosts), remote_work, host_worker, host_ffmpeg, host_ffprobe)
+    return run_segments(work, worker, ffmpeg, ffprobe, owner, on_owner_gone, on_hosts)
 
 
 def _resume(plan: TranscodePlan, recorder: manifest.Recorder) -> tuple[set[str], list[Segment]]:
@@ -148,7 +185,8 @@ def _resume(plan: TranscodePlan, recorder: manifest.Recorder) -> tuple[set[str],
     return done, pending
 
 
-def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: Children) -> dict[str, Any]:
+def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: Children,
+         hosts: Optional[Hosts] = None) -> dict[str, Any]:
     mpath = os.path.join(plan.work, "manifest.json")
     recorder = manifest.Recorder(mpath, manifest.load(mpath, plan.encoding.to_dict()))
     done, pending = _resume(plan, recorder)
@@ -169,16 +207,27 @@ def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: 
         if item.ok and item.result is not None:
             path = os.path.join(plan.work, "segments", item.name)
             recorder.segment(item.name, manifest.file_entry(path, frames=frames[item.name],
-                                                            result=dict(item.result, slot=item.slot)))
+                                                            result=dict(item.result, slot=item.slot, host=item.host)))
             progress.item_done(item.host or str(item.result.get("node", "local")), frames[item.name])
         else:
             progress.item_failed()
 
-    items = [segment_item(plan, seg, worker=worker, ffmpeg=ffmpeg, ffprobe=ffprobe) for seg in pending]
+    if hosts is None:
+        backend: Backend = LocalBackend(children)
+        items = [segment_item(plan, seg, worker=worker, ffmpeg=ffmpeg, ffprobe=ffprobe) for seg in pending]
+    else:  # the items name the controller's files; the backend maps them into hosts.remote_work
+        backend = hosts.backend(plan.work, children)
+        items = [segment_item(plan, seg, worker=hosts.worker, ffmpeg=hosts.ffmpeg, ffprobe=hosts.ffprobe)
+                 for seg in pending]
     t_seg = time.monotonic()
-    outcome = LocalBackend(children).run(items, plan.workers, retries=plan.retries, accept=frames_check(plan),
-                                         on_progress=record)
+    try:
+        outcome = backend.run(items, plan.workers, retries=plan.retries, accept=frames_check(plan),
+                              on_progress=record)
+    finally:
+        getattr(backend, "close", lambda: None)()
     segments_s = time.monotonic() - t_seg
+    for host in outcome.hosts_lost:
+        progress.host_lost(host)
     audio.finish()
     progress.finish()
     phases = {"split_s": split_s, "audio_s": audio.seconds, "segments_s": segments_s}
@@ -194,10 +243,13 @@ def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: 
     verified = len(done) + len(finished)
     count = len(plan.segments)
     progress = f"segments: {verified}/{count} verified ({len(done)} resumed), {fps:.1f} fps on {plural(plan.workers, 'worker')}"
+    if outcome.hosts_lost:
+        progress += "; " + "; ".join(lost_hosts_text(outcome))
     if failed:
         progress += f"; FAILED: {', '.join(sorted(failed))}"
     return {
         "results": results,
+        "hosts_lost": lost_hosts_text(outcome),
         "resumed": sorted(done),
         "failed": {name: failed[name] for name in sorted(failed)},
         "not_retried": not_retried,  # failed for a reason another attempt cannot change
