@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ansible.module_utils.labkit.transcode.baseline import baseline
-from ansible.module_utils.labkit_transcode_module import run_module
+from ansible.module_utils.labkit_transcode_module import STEP_OPTIONS, run_module
 
 DOCUMENTATION = r"""
 module: lab_transcode_baseline
@@ -26,6 +26,24 @@ options:
     description: ffprobe program that counts the baseline's frames.
     type: str
     required: true
+  host:
+    description:
+      - On the ssh backend, the host that runs the baseline (its connection variables, as
+        M(lab_ssh_check) returns them): a cluster's one machine is one of its hosts, not the
+        controller. Timed by the host's clock around ffmpeg alone.
+    type: dict
+  remote_source:
+    description: With C(host), where the source was shipped on that host.
+    type: str
+    default: ""
+  host_ffmpeg:
+    description: With C(host), the host's ffmpeg.
+    type: str
+    default: ffmpeg
+  host_ffprobe:
+    description: With C(host), the host's ffprobe.
+    type: str
+    default: ffprobe
 author: Pi cluster lab
 """
 
@@ -55,4 +73,6 @@ lab_progress:
 
 
 if __name__ == "__main__":
-    run_module(baseline)
+    run_module(baseline, {**STEP_OPTIONS, "host": {"type": "dict"}, "remote_source": {"type": "str", "default": ""},
+                          "host_ffmpeg": {"type": "str", "default": "ffmpeg"},
+                          "host_ffprobe": {"type": "str", "default": "ffprobe"}})
