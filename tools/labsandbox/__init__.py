@@ -10,7 +10,9 @@ private mount and UTS namespaces (its host name is its name), where:
   ``/etc/dphys-swapfile``: every write lands in the host's directory, never in
   the real ``/etc``);
 - ``/run`` (and so ``/var/run``) is the host's own directory: systemctl there
-  cannot reach this machine's service manager.
+  cannot reach this machine's service manager;
+- ``/var/tmp`` is the host's own directory, as a machine's disk is its own: the
+  ssh backend's work folders (``lab_remote_dir``) of two hosts never meet.
 
 With limits (``HostLimits``) a host also has a cgroup (``labsandbox.cgroups``)
 capping its CPUs and memory; sshd starts inside it, so everything SSH starts
@@ -166,8 +168,9 @@ class SandboxHost:
 
     # Files the host sees, by their in-host path, prepared before start().
     def real_path(self, path: str) -> Path:
-        """Where an in-host path under /boot, /etc (upper layer) or /run lives for setup."""
-        for prefix, sub in (("/boot", "boot"), ("/etc", "etc_upper"), ("/var/run", "run"), ("/run", "run")):
+        """Where an in-host path under /boot, /etc (upper layer), /run or /var/tmp lives for setup."""
+        for prefix, sub in (("/boot", "boot"), ("/etc", "etc_upper"), ("/var/run", "run"), ("/run", "run"),
+                            ("/var/tmp", "var_tmp")):
             if path == prefix or path.startswith(prefix + "/"):
                 return self.root / sub / path[len(prefix) + 1:]
         return self.root / "files" / path.lstrip("/")
@@ -337,9 +340,10 @@ class Sandbox:
         net = ipaddress.ip_network(f"10.213.{self.subnet}.{4 * i}/30")
         gateway, address = (str(a) for a in list(net.hosts())[:2])
         root = self.workdir / name
-        for sub in ("boot", "etc_upper", "etc_work", "run/sshd", "files", "tmp"):
+        for sub in ("boot", "etc_upper", "etc_work", "run/sshd", "files", "tmp", "var_tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "run" / "sshd").chmod(0o755)
+        (root / "var_tmp").chmod(0o1777)  # as /var/tmp is
         host = SandboxHost(
             name=name, netns=f"{netns_prefix(self.tag)}{i}", veth=f"{veth_prefix(self.tag)}{i}",
             address=address, gateway=gateway, root=root,
@@ -425,6 +429,7 @@ class Sandbox:
                 "mount -t overlay lab-sandbox-etc -o "
                 + q(f"lowerdir=/etc,upperdir={r / 'etc_upper'},workdir={r / 'etc_work'}") + " /etc",
                 f"mount --bind {q(str(r / 'run'))} /run",
+                f"mount --bind {q(str(r / 'var_tmp'))} /var/tmp",
                 f"exec {SSHD} -D -e -f {q(str(r / 'sshd_config'))}",
             ])
             dirs = list(host.cgroup)
