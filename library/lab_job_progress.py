@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labkit import progress
@@ -30,6 +31,13 @@ options:
     description: What the items are, at the start of the line.
     type: str
     default: items
+  wait:
+    description:
+      - Seconds to wait for the job to end before returning its progress (checked ten times a
+        second). With C(delay: 0) on the C(until) loop, this paces the lines and the task
+        returns as soon as the job ends, not up to a whole interval later.
+    type: float
+    default: 0
   async_dir:
     description: Where Ansible keeps async job results on this host.
     type: path
@@ -43,10 +51,11 @@ EXAMPLES = r"""
     jid: "{{ job.ansible_job_id }}"
     progress: "{{ work }}/progress.json"
     label: segments
+    wait: 2
   register: followed
   until: followed.finished
   retries: 1800
-  delay: 2
+  delay: 0
 """
 
 RETURN = r"""
@@ -83,16 +92,23 @@ def main() -> None:
             "jid": {"type": "str", "required": True},
             "progress": {"type": "path", "required": True},
             "label": {"type": "str", "default": "items"},
+            "wait": {"type": "float", "default": 0.0},
             "async_dir": {"type": "path", "default": "~/.ansible_async"},
         },
         supports_check_mode=True,
     )
     p = module.params
     job_file = os.path.join(os.path.expanduser(p["async_dir"]), p["jid"])
+    deadline = time.monotonic() + max(0.0, p["wait"])
+    while True:
+        job = job_state(job_file)
+        running = job is None or bool(job.get("started") and not job.get("finished"))
+        if not running or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
     state = progress.read(p["progress"])
     line = progress.describe(state, p["label"]) if state else f"{p['label']}: starting"
-    job = job_state(job_file)
-    if job is None or (job.get("started") and not job.get("finished")):
+    if running:
         module.exit_json(changed=False, finished=False, lab_progress=line)
     if os.path.exists(job_file):  # read once: a job's result is not kept around
         os.unlink(job_file)
