@@ -171,14 +171,17 @@ def test_killing_the_controller_then_rerunning_resumes_across_hosts(cluster: Clu
            "-e", json.dumps({"video": str(source), "transcode_segment_seconds": 1, "transcode_preset": "medium",
                              "transcode_reports_dir": str(tmp_path / "reports"),
                              "transcode_work_dir": str(tmp_path / "work")})]
-    play = subprocess.Popen(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    log = tmp_path / "first-run.log"
+    with open(log, "w") as out:
+        play = subprocess.Popen(cmd, cwd=REPO, env=ansible_env(), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and play.poll() is None:
         found = list((tmp_path / "work").glob("*/progress.json")) if (tmp_path / "work").exists() else []
         if found and json.loads(found[0].read_text()).get("done", 0) >= 3:
             break
         time.sleep(0.2)
+    assert play.poll() is None, log.read_text()[-3000:]  # still running: killed mid-segments
     os.killpg(play.pid, signal.SIGINT)  # Ctrl-C in the terminal
     play.wait(timeout=60)
     manifest = json.loads(next((tmp_path / "work").glob("*/manifest.json")).read_text())

@@ -61,3 +61,12 @@ def test_run_captures_output() -> None:
     out = supervise.Children().run(["sh", "-c", "echo out; echo err >&2; exit 3"])
     assert (out.returncode, out.stdout, out.stderr) == (3, "out\n", "err\n")
     assert supervise.alive(os.getpid()) and not supervise.alive(2**22 + 12345)
+
+
+def test_a_run_that_outlasts_its_timeout_is_killed_with_its_group_and_says_so() -> None:
+    from labkit.supervise import Children
+
+    children = Children()
+    done = children.run(["sh", "-c", "sleep 30 & sleep 30"], timeout_s=0.3)
+    assert done.returncode == 124 and "timed out after 0.3 s" in done.stderr
+    assert children.run(["sh", "-c", "echo ok"], timeout_s=5).stdout == "ok\n"

@@ -12,7 +12,10 @@ private mount and UTS namespaces (its host name is its name), where:
 - ``/run`` (and so ``/var/run``) is the host's own directory: systemctl there
   cannot reach this machine's service manager;
 - ``/var/tmp`` is the host's own directory, as a machine's disk is its own: the
-  ssh backend's work folders (``lab_remote_dir``) of two hosts never meet.
+  ssh backend's work folders (``lab_remote_dir``) of two hosts never meet;
+- ``/root`` (the hosts' user's home) is the host's own, empty directory: a login
+  there does not run this machine's shell start-up files (a pyenv in root's
+  .bashrc made every SSH command of every host wait on one stale lock).
 
 With limits (``HostLimits``) a host also has a cgroup (``labsandbox.cgroups``)
 capping its CPUs and memory; sshd starts inside it, so everything SSH starts
@@ -340,10 +343,11 @@ class Sandbox:
         net = ipaddress.ip_network(f"10.213.{self.subnet}.{4 * i}/30")
         gateway, address = (str(a) for a in list(net.hosts())[:2])
         root = self.workdir / name
-        for sub in ("boot", "etc_upper", "etc_work", "run/sshd", "files", "tmp", "var_tmp"):
+        for sub in ("boot", "etc_upper", "etc_work", "run/sshd", "files", "tmp", "var_tmp", "home"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "run" / "sshd").chmod(0o755)
         (root / "var_tmp").chmod(0o1777)  # as /var/tmp is
+        (root / "home").chmod(0o700)  # as /root is
         host = SandboxHost(
             name=name, netns=f"{netns_prefix(self.tag)}{i}", veth=f"{veth_prefix(self.tag)}{i}",
             address=address, gateway=gateway, root=root,
@@ -430,6 +434,7 @@ class Sandbox:
                 + q(f"lowerdir=/etc,upperdir={r / 'etc_upper'},workdir={r / 'etc_work'}") + " /etc",
                 f"mount --bind {q(str(r / 'run'))} /run",
                 f"mount --bind {q(str(r / 'var_tmp'))} /var/tmp",
+                f"mount --bind {q(str(r / 'home'))} /root",
                 f"exec {SSHD} -D -e -f {q(str(r / 'sshd_config'))}",
             ])
             dirs = list(host.cgroup)

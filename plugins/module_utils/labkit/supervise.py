@@ -88,11 +88,20 @@ class Children:
             self._procs.add(p)
             return p
 
-    def run(self, cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        """Like subprocess.run(capture_output=True, text=True), tracked."""
+    def run(self, cmd: Sequence[str], timeout_s: float | None = None) -> subprocess.CompletedProcess[str]:
+        """Like subprocess.run(capture_output=True, text=True), tracked. After timeout_s the
+        process group is killed and the result has returncode 124 and says so on stderr."""
         p = self.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            out, err = p.communicate()
+            try:
+                out, err = p.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                out, err = p.communicate()
+                return subprocess.CompletedProcess(list(cmd), 124, out, (err or "") + f"\ntimed out after {timeout_s:g} s")
         finally:
             with self._lock:
                 self._procs.discard(p)

@@ -825,10 +825,15 @@ def check_hosts(hosts: Sequence[SshHost], tools: Sequence[str] = ("python3",), e
     return [checks[host.name] for host in hosts]
 
 
+CHECK_TIMEOUT_S = 60  # one check command on a host, beyond the connection's own timeout
+
+
 def _check_one(host: SshHost, tools: Sequence[str], encoder: Optional[str], children: Children,
                settings: SshSettings) -> HostCheck:
     base = [*ssh_argv(host, settings), host.destination, "--"]
-    done = children.run([*base, shlex.join(["sh", "-c", TOOLS_SCRIPT, "labkit-check", *tools])])
+    # Bounded: a host that accepts the connection but never runs the command is unusable too.
+    limit = settings.connect_timeout_s + CHECK_TIMEOUT_S
+    done = children.run([*base, shlex.join(["sh", "-c", TOOLS_SCRIPT, "labkit-check", *tools])], timeout_s=limit)
     if done.returncode != 0:
         why = tail(done.stderr) or f"ssh exited {done.returncode}"
         return HostCheck(host.name, reachable=False, usable=False,
@@ -837,7 +842,7 @@ def _check_one(host: SshHost, tools: Sequence[str], encoder: Optional[str], chil
     reasons = [f"{host.name} has no {tool} (not found on its PATH)" for tool in missing]
     ffmpeg = next((t for t in tools if os.path.basename(t) == "ffmpeg"), "ffmpeg")
     if encoder and ffmpeg not in missing:
-        listed = children.run([*base, shlex.join([ffmpeg, "-hide_banner", "-encoders"])])
+        listed = children.run([*base, shlex.join([ffmpeg, "-hide_banner", "-encoders"])], timeout_s=limit)
         if listed.returncode != 0:
             reasons.append(f"{host.name}: {ffmpeg} -encoders failed: {tail(listed.stderr or listed.stdout)}")
         elif encoder not in encoders_listed(listed.stdout):
