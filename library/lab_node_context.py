@@ -28,7 +28,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 node:
-  description: hostname, model, cores, memory_bytes, kernel, os, arch, governor,
+  description: hostname, model, cores (the CPUs it can keep busy, a cgroup CPU quota counted),
+    cpu_quota (that quota in CPUs, or None), memory_bytes, memory_limit_bytes (a cgroup memory
+    limit, or None), kernel, os, arch, governor,
     temperature_c (None where unknown), throttled (decoded vcgencmd flags or None)
     and versions (python, ffmpeg, k3s where present), k3s_version.
   type: dict
@@ -83,6 +85,8 @@ def main() -> None:
     temperature = node.get("temperature_c")
     progress = f"node {node.get('hostname')}: {node.get('model') or 'unknown model'}, "
     progress += plural(node["cores"], "core") if isinstance(node.get("cores"), int) else "unknown cores"
+    if node.get("cpu_quota") is not None:
+        progress += f" ({node['cpu_quota']:g} CPU quota)"
     if temperature is not None:
         progress += f", {temperature} °C"
     if node["throttled"] and node["throttled"].get("throttled_now"):

@@ -86,10 +86,10 @@ lab_progress:
   returned: success
 """
 
-import os
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.labkit.environment import usable_cores
 from ansible.module_utils.labkit.params import ParameterError
 from ansible.module_utils.labkit.pi_plan import CONTROLLER_NUMPY_FIX, CONTROLLER_PYTHON, plan
 from ansible.module_utils.labkit.text import plural
@@ -117,7 +117,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    cores = p["cores"] or len(os.sched_getaffinity(0))
+    cores = p["cores"] or usable_cores() or 1  # the affinity, capped by a cgroup CPU quota
     has_numpy = p["numpy_available"] if p["numpy_available"] is not None else numpy_importable(p["python"])
     try:
         result = plan(p["raw"], cores=cores, numpy_available=has_numpy,

@@ -11,6 +11,7 @@ import re
 import time
 from typing import Any, Optional
 
+from ..environment import usable_cores
 from ..text import plural
 from . import commands, plan as planner, planfile, preflight, probe, streams
 from .params import ParamError, check_output_path, validate
@@ -171,7 +172,7 @@ def plan_step(*, video: Any, output: str, segment_seconds: Any, workers: Any, re
         if out and not os.path.isabs(out):
             out = os.path.join(cwd, out)
     try:
-        plan = prepare(raw, work_dir, out, cores or len(os.sched_getaffinity(0)) or 1, ffmpeg, ffprobe,
+        plan = prepare(raw, work_dir, out, cores or usable_cores() or 1, ffmpeg, ffprobe,
                        write=not check_mode)
     except OSError as err:
         raise StepError(f"cannot prepare the work folder under {work_dir!r}: {err}") from None
