@@ -102,7 +102,8 @@ def main() -> None:
     except ValueError as err:
         module.fail_json(msg=str(err))
     hosts = sorted({str(r.get("host") or r.get("node")) for r in record.results})
-    progress = (f"{label}: {len(record.results)}/{plural(len(planned.items), 'result')} in {record.t_e2e_s:.3f} s"
+    # "1/2 results": results of the planned ones, worded as every backend words it.
+    progress = (f"{label}: {len(record.results)}/{len(planned.items)} results in {record.t_e2e_s:.3f} s"
                 + (f" on {plural(len(hosts), 'host')} ({', '.join(hosts)})" if module.params["backend"] == "ssh" else "")
                 + (" (oversubscribed)" if record.oversubscribed else "")
                 + (" — THROTTLED: this run is flagged invalid" if record.throttled else "")
