@@ -76,10 +76,8 @@ def finish(work: str, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
 
 def _checked_inputs(plan: TranscodePlan, man: dict[str, Any]) -> None:
     """Every segment verified and intact, and every audio track."""
-    seg_dir = os.path.join(plan.work, "segments")
-    names = [s.name for s in plan.segments]
-    done = manifest.done_segments(man, seg_dir, names, plan.frames_by_segment)
-    missing = [name for name in names if name not in done]
+    done = manifest.verified(plan, man)
+    missing = [seg.name for seg in plan.segments if seg.name not in done]
     if missing:
         raise StepError(f"segments not verified, cannot join: {', '.join(missing)}")
     if plan.audio and not audio_intact(plan.work, plan.audio, man.get("audio")):
@@ -89,7 +87,7 @@ def _checked_inputs(plan: TranscodePlan, man: dict[str, Any]) -> None:
 def _finish(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
     """Join the verified segments in numeric order, mux the audio, verify the
     result against the source, and only then move it into place."""
-    man = manifest.load(os.path.join(plan.work, "manifest.json"), plan.encoding.to_dict())
+    man = manifest.load_for(plan)
     _checked_inputs(plan, man)
 
     t_join = time.monotonic()

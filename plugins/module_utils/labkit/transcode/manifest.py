@@ -10,7 +10,10 @@ import hashlib
 import json
 import os
 import threading
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:  # only for annotations: the plan module does not need this one
+    from .planfile import TranscodePlan
 
 SCHEMA = 2  # 1: one audio file; 2: `audio` maps each track's file to its entry
 
@@ -67,6 +70,21 @@ def is_intact(path: str, entry: dict[str, Any] | None) -> bool:
         return sha256_file(path) == entry.get("sha256")
     except OSError:
         return False
+
+
+def path_of(plan: "TranscodePlan") -> str:
+    return os.path.join(plan.work, "manifest.json")
+
+
+def load_for(plan: "TranscodePlan") -> dict[str, Any]:
+    """The plan's manifest (empty when missing, unreadable or made with other settings)."""
+    return load(path_of(plan), plan.encoding.to_dict())
+
+
+def verified(plan: "TranscodePlan", data: dict[str, Any]) -> set[str]:
+    """The plan's segments that `data` records as verified and that are intact on disk."""
+    return done_segments(data, os.path.join(plan.work, "segments"), [s.name for s in plan.segments],
+                         plan.frames_by_segment)
 
 
 def done_segments(data: dict[str, Any], directory: str, names: Iterable[str], frames: dict[str, int]) -> set[str]:

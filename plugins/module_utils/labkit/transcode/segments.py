@@ -172,8 +172,7 @@ def segments_step(*, work: str, worker: str, ffmpeg: str, ffprobe: str, owner: O
 
 def _resume(plan: TranscodePlan, recorder: manifest.Recorder) -> tuple[set[str], list[Segment]]:
     """Segments an earlier run verified (intact on disk), and the rest, longest first."""
-    seg_dir = os.path.join(plan.work, "segments")
-    done = manifest.done_segments(recorder.data, seg_dir, [s.name for s in plan.segments], plan.frames_by_segment)
+    done = manifest.verified(plan, recorder.data)
     pending = planner.longest_first([s for s in plan.segments if s.name not in done])
     for seg in pending:  # a stale entry (damaged file) is no longer done
         recorder.forget(seg.name)
@@ -187,8 +186,7 @@ def _resume(plan: TranscodePlan, recorder: manifest.Recorder) -> tuple[set[str],
 
 def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: Children,
          hosts: Optional[Hosts] = None) -> dict[str, Any]:
-    mpath = os.path.join(plan.work, "manifest.json")
-    recorder = manifest.Recorder(mpath, manifest.load(mpath, plan.encoding.to_dict()))
+    recorder = manifest.Recorder(manifest.path_of(plan), manifest.load_for(plan))
     done, pending = _resume(plan, recorder)
 
     t_split = time.monotonic()

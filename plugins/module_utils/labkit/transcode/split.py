@@ -22,9 +22,7 @@ from .planfile import StepError, TranscodePlan
 
 def pending_segments(plan: TranscodePlan) -> list[Segment]:
     """The segments no earlier run verified (intact on disk, right frame count), in plan order."""
-    man = manifest.load(os.path.join(plan.work, "manifest.json"), plan.encoding.to_dict())
-    done = manifest.done_segments(man, os.path.join(plan.work, "segments"), [s.name for s in plan.segments],
-                                  plan.frames_by_segment)
+    done = manifest.verified(plan, manifest.load_for(plan))
     return [seg for seg in plan.segments if seg.name not in done]
 
 
