@@ -199,6 +199,28 @@ class LocalKube:
         tail = ("; its log ends:\n" + _tail(Path(entry["log"]))) if entry else ""
         raise KubeError(f"{what} not ready after {timeout_s:.0f} s{tail}")
 
+    def restart(self, name: str) -> int:
+        """Stop one of the cluster's processes and start it again with the same command line
+        (a kubelet re-registers its deleted Node only when it starts)."""
+        entry = self._process(name)
+        if entry is None:
+            raise KubeError(f"no process {name} in this cluster")
+        _stop(entry)
+        self.state["processes"].remove(entry)
+        logs = Path(entry["log"])
+        with open(logs, "ab") as out:
+            proc = subprocess.Popen(entry["argv"], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.state["processes"].append(dict(entry, pid=proc.pid, started=_start_time(proc.pid)))
+        self._save()
+        return proc.pid
+
+    def pid_of(self, name: str) -> int:
+        entry = self._process(name)
+        if entry is None or not _alive(entry["pid"], entry["started"]):
+            raise KubeError(f"{name} is not running")
+        return int(entry["pid"])
+
     def _process(self, name: str) -> dict[str, Any] | None:
         return next((p for p in self.state["processes"] if p["name"] == name), None)
 
@@ -208,8 +230,10 @@ class LocalKube:
         context = ssl.create_default_context(cafile=str(self.pki_dir / "ca.crt"))
         context.load_cert_chain(str(self.pki_dir / "admin.crt"), str(self.pki_dir / "admin.key"))
         data = json.dumps(body).encode() if body is not None else None
+        # PATCH bodies are JSON merge patches (RFC 7386): a field set to null is removed.
+        content_type = "application/merge-patch+json" if method == "PATCH" else "application/json"
         request = urllib.request.Request(f"https://127.0.0.1:{API_PORT}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+                                         headers={"Content-Type": content_type, "Accept": "application/json"})
         with urllib.request.urlopen(request, context=context, timeout=timeout) as response:
             text = response.read().decode()
         try:
