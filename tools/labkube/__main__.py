@@ -35,8 +35,9 @@ def parser() -> argparse.ArgumentParser:
                         help=f"the cluster's files (default {shown(DEFAULT_WORKDIR)}; env LAB_KUBE_WORKDIR)")
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", parents=[common], help="build what is missing, start the cluster, write the inventory")
-    up.add_argument("--nodes", type=int, default=1, choices=(1,),
-                    help="nodes (default 1: this machine)")
+    up.add_argument("--nodes", type=int, default=1, choices=range(1, 5), metavar="N",
+                    help="nodes, 1 to 4 (default 1: this machine; the others each in a sandbox host "
+                         "with its own containerd and kubelet)")
     up.add_argument("--cache", type=Path, default=Path(os.environ.get("LAB_KUBE_CACHE", DEFAULT_CACHE)),
                     help=f"binaries and images, kept across clusters (default {DEFAULT_CACHE}; env LAB_KUBE_CACHE)")
     up.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             say(str(err))
             return 1
         try:
-            kube.up(inventory=args.inventory.absolute(), timeout_s=args.timeout)
+            kube.up(nodes=args.nodes, inventory=args.inventory.absolute(), timeout_s=args.timeout)
         except (KubeError, build.BuildError, images.ImageError, pki.PkiError, KeyboardInterrupt) as err:
             if kube.load():
                 say("stopping what was started")

@@ -43,6 +43,8 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 PROGRAMS = {"etcd": "etcd-server", "containerd": "containerd", "runc": "runc", "ctr": "containerd",
             "openssl": "openssl", "debootstrap": "debootstrap", "gcc": "gcc", "ip": "iproute2"}
 CGROUP_V1_ROOT = Path("/sys/fs/cgroup")
+# The sandbox (labsandbox) that holds nodes 2..N: its namespaces are lab-sbx-lkube-<n>.
+SANDBOX_ID = "lkube"
 
 
 class KubeError(Exception):
@@ -89,7 +91,8 @@ class Node:
     address: str
     server: bool
     netns_pid: int | None = None   # run inside this process's namespaces (a sandbox host), else here
-    connection: dict[str, Any] = field(default_factory=dict)
+    api_address: str = "127.0.0.1"  # where its kubelet reaches the API server
+    connection: dict[str, Any] = field(default_factory=dict)  # Ansible's variables for reaching its host
 
     @property
     def cgroup_root(self) -> str:
@@ -256,8 +259,7 @@ class LocalKube:
                 if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))]
 
     # ---- up -------------------------------------------------------------------------------
-    def up(self, *, extra_nodes: list[Node] | None = None, inventory: Path | None = None,
-           timeout_s: float = 180.0) -> None:
+    def up(self, *, nodes: int = 1, inventory: Path | None = None, timeout_s: float = 180.0) -> None:
         self.preflight()
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / MARKER_FILE).write_text("made by ./lab kube up; ./lab kube down removes this folder\n")
@@ -291,6 +293,24 @@ class LocalKube:
         self.log(f"Kubernetes {KUBERNETES_VERSION} is up in {time.monotonic() - started:.0f} s: "
                  f"{len(nodes)} node(s) Ready; kubeconfig {self.admin_kubeconfig}")
 
+    def _sandbox_nodes(self, count: int) -> list[Node]:
+        """Nodes 2..N, each in a sandbox host (labsandbox: its own network, mount and UTS
+        namespaces and sshd), reached by Ansible over SSH like a Pi."""
+        if count <= 0:
+            return []
+        from labsandbox import Sandbox  # the sandbox needs sshd: only imported when used
+        self.log(f"starting {count} sandbox host(s) for the other node(s)")
+        box_dir = self.workdir / "sandbox"
+        self.state["sandbox"] = str(box_dir)
+        self._save()
+        box = Sandbox(box_dir, sandbox_id=SANDBOX_ID)
+        hosts = [box.add_host(f"lab-kube-{i}") for i in range(2, count + 2)]
+        box.start()
+        inventory = sandbox_hostvars(box)
+        return [Node(name=h.name, index=i, address=h.address, server=False, netns_pid=h.pid,
+                     api_address=h.gateway, connection=inventory[h.name])
+                for i, h in enumerate(hosts, start=2)]
+
     def _remember_outside(self) -> None:
         """What a kubelet and CNI write outside the work folder and did not exist before: down
         removes exactly these."""
@@ -306,7 +326,7 @@ class LocalKube:
         pki.ensure_cert(d, pki.Identity("apiserver", "kube-apiserver"),
                         dns_names=["kubernetes", "kubernetes.default", "kubernetes.default.svc",
                                    "kubernetes.default.svc.cluster.local", "localhost"],
-                        addresses=["127.0.0.1", address, SERVICE_IP])
+                        addresses=sorted({"127.0.0.1", address, SERVICE_IP, *(n.api_address for n in nodes)}))
         pki.ensure_cert(d, pki.Identity("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)))
         pki.ensure_cert(d, pki.Identity("admin", "lab-admin", ("system:masters",)))
         pki.ensure_cert(d, pki.Identity("controller-manager", "system:kube-controller-manager"))
@@ -322,7 +342,7 @@ class LocalKube:
             crt, key = pki.ensure_cert(d, pki.Identity(f"kubelet-{node.name}", user, ("system:nodes",)),
                                        dns_names=[node.name], addresses=[node.address])
             # A node in a sandbox host reaches the API server at this machine's end of its link.
-            node_server = server if node.netns_pid is None else f"https://{node.connection['api_address']}:{API_PORT}"
+            node_server = f"https://{node.api_address}:{API_PORT}"
             self._write_private(self.node_dir(node) / "kubelet.kubeconfig", configs.kubeconfig(
                 cluster=CLUSTER_NAME, server=node_server, ca=ca, cert=crt, key=key, user=user))
 
@@ -466,14 +486,15 @@ class LocalKube:
         for entry in reversed(self.state["processes"]):
             _stop(entry)
         _kill_shims(self.workdir)
+        if self.state.get("sandbox"):
+            from labsandbox import teardown
+            problems += teardown(Path(self.state["sandbox"]), SANDBOX_ID)[1]
         problems += _unmount_under(self.workdir)
         for root in self.state["cgroups"]:
             problems += _remove_cgroup(root)
         for bridge in self.state["bridges"]:
-            argv = ["ip", "link", "del", bridge["name"]]
-            if bridge.get("netns_pid"):
-                argv = ["nsenter", "-t", str(bridge["netns_pid"]), "--net", "--", *argv]
-            subprocess.run(argv, capture_output=True)
+            if not bridge.get("netns_pid"):  # a sandbox host's went with its namespace
+                subprocess.run(["ip", "link", "del", bridge["name"]], capture_output=True)
         for path in self.state.get("created", []):
             subprocess.run(["rm", "-rf", "--one-file-system", path], capture_output=True)
         inventory = self.state.get("inventory")
@@ -485,6 +506,14 @@ class LocalKube:
         if not problems:
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.workdir)], capture_output=True)
         return problems
+
+
+def sandbox_hostvars(box: Any) -> dict[str, dict[str, Any]]:
+    """Each sandbox host's Ansible variables (address, key, known hosts), as labsandbox writes
+    them into an inventory."""
+    path = box.inventory(path=box.workdir / "hosts.yml")
+    import yaml
+    return dict(yaml.safe_load(path.read_text())["all"]["hosts"])
 
 
 def _port_in_use(port: int) -> bool:
