@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 
-INVENTORY_HEADER = ("# Written by ./lab kube up: a local upstream Kubernetes (not K3s) on this machine.\n"
+INVENTORY_HEADER = ("---\n# Written by ./lab kube up: a local upstream Kubernetes (not K3s) on this machine.\n"
                     "# ./lab kube down removes it with the cluster.\n")
 
 
