@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from kubetest import real_kube  # noqa: F401  (session fixture: one local Kubernetes per run)
+from kubetest import configured_kube, real_kube  # noqa: F401  (session fixtures: one local Kubernetes per run)
 
 
 @pytest.fixture(scope="session")

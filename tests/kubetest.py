@@ -1,6 +1,6 @@
 """The real local Kubernetes of `./lab kube` for the tests (the `real_kube` fixture, marker `kube`).
 
-One cluster per test session: `python -m labkube up` in a temporary folder (binaries
+One cluster per test session: `python -m labkube up --nodes 2` in a temporary folder (binaries
 and images come from the user's cache, built on the first run: about 5 minutes for
 Kubernetes and 2 for the worker image on 2 cores), `down` at the end. As root only;
 elsewhere the kube tests skip and say why. When up fails (the Go proxy, a build, a
@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 from labkube.cluster import LocalKube
-from labtest import REPO
+from labtest import REPO, run_playbook
 
 
 @dataclass
@@ -55,7 +55,10 @@ def unavailable_reason() -> str | None:
 
 def _up(workdir: Path, inventory: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tools"), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-m", "labkube", "up", "--workdir", str(workdir),
+    # Two nodes, the second in a sandbox host: scheduling across nodes, spreading and draining
+    # are then real. LAB_KUBE_NODES=1 for a lighter run.
+    nodes = os.environ.get("LAB_KUBE_NODES", "2")
+    return subprocess.run([sys.executable, "-m", "labkube", "up", "--workdir", str(workdir), "--nodes", nodes,
                            "--inventory", str(inventory)], capture_output=True, text=True, env=env, timeout=3600)
 
 
@@ -85,6 +88,22 @@ def real_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKube]:
         problems.load()
         left = problems.down()
         assert not left, f"./lab kube down left: {left}"
+
+
+@pytest.fixture(scope="session")
+def configured_kube(real_kube: RealKube) -> RealKube:
+    """The cluster as site.yml leaves a Pi cluster (cluster_config: the restricted `lab`
+    namespace, labels, the images pre-pulled), plus the π worker's ConfigMap as bench-pi ships it."""
+    done = run_playbook("site.yml", "-i", str(real_kube.inventory), timeout=900)
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    worker = (REPO / "plugins" / "workers" / "pi_worker.py").read_text()
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pi-worker", "namespace": "lab"},
+                 "data": {"pi_worker.py": worker}}
+    try:
+        real_kube.api("/api/v1/namespaces/lab/configmaps/pi-worker", method="PUT", body=configmap)
+    except OSError:  # 404: not there yet
+        real_kube.api("/api/v1/namespaces/lab/configmaps", method="POST", body=configmap)
+    return real_kube
 
 
 def pods(real: RealKube, namespace: str, selector: str = "") -> list[dict[str, Any]]:

@@ -380,20 +380,6 @@ def planned(tag: str, workers: int, work: int) -> dict[str, Any]:
             "warmup": False, "order": 1, "work": work, "seed": 11}
 
 
-@pytest.fixture(scope="module")
-def worker_configmap(real_kube: RealKube) -> RealKube:
-    """The π worker in ConfigMap pi-worker on the real cluster, as bench-pi ships it (the stand-in
-    mounts plugins/workers at /opt/lab instead)."""
-    worker = (WORKERS_DIR / "pi_worker.py").read_text()
-    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pi-worker", "namespace": NAMESPACE},
-                 "data": {"pi_worker.py": worker}}
-    try:
-        real_kube.api(f"/api/v1/namespaces/{NAMESPACE}/configmaps/pi-worker", method="PUT", body=configmap)
-    except OSError:  # 404: not there yet
-        real_kube.api(f"/api/v1/namespaces/{NAMESPACE}/configmaps", method="POST", body=configmap)
-    return real_kube
-
-
 def run_on_both(real: RealKube, tmp: Path, run: dict[str, Any]) -> dict[str, Observed]:
     """The pi role's Job for `run`, rendered once, run on the stand-in and on the real cluster."""
     rendered = render_templates(tmp, {"job": JOB_TEMPLATE}, [PI_DEFAULTS],
@@ -409,17 +395,17 @@ def run_on_both(real: RealKube, tmp: Path, run: dict[str, Any]) -> dict[str, Obs
 
 
 @pytest.fixture(scope="module")
-def complete(worker_configmap: RealKube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Observed]]:
+def complete(configured_kube: RealKube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Observed]]:
     # About a second of sampling per worker: long enough for the 0.2 s polls to catch the
     # containers running on both sides (what the kit reads then is compared too).
-    yield run_on_both(worker_configmap, tmp_path_factory.mktemp("drift-complete"), planned("ok", 2, 6_000_000))
+    yield run_on_both(configured_kube, tmp_path_factory.mktemp("drift-complete"), planned("ok", 2, 6_000_000))
 
 
 @pytest.fixture(scope="module")
-def failed(worker_configmap: RealKube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Observed]]:
+def failed(configured_kube: RealKube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Observed]]:
     # One worker: with two, the controller may kill the second pod once the first has failed
     # (backoffLimit 0), and whether it does is a race, not the API's shape.
-    yield run_on_both(worker_configmap, tmp_path_factory.mktemp("drift-failed"), planned("fail", 1, 0))
+    yield run_on_both(configured_kube, tmp_path_factory.mktemp("drift-failed"), planned("fail", 1, 0))
 
 
 def load_filter(name: str) -> Callable[..., Any]:

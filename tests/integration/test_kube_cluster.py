@@ -132,21 +132,27 @@ def nodes_action(real: RealKube, name: str, action: str) -> Any:
 def test_nodes_yml_cordons_drains_uncordons_and_deletes_a_real_node(real_kube: RealKube) -> None:
     cluster_config(real_kube)
     name = real_kube.nodes[-1]
+    others = [n for n in real_kube.nodes if n != name]
+    # The pod prefers the node to drain (and only it, on a one-node cluster): drained, it must go
+    # elsewhere when there is an elsewhere, and wait when there is none.
+    affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": {
+        "matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [name]}]}}]}}
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "drain-me", "namespace": "lab"},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "drain-me"}},
                  "template": {"metadata": {"labels": {"app": "drain-me"}}, "spec": {
-                     "nodeSelector": {"kubernetes.io/hostname": name},
-                     "terminationGracePeriodSeconds": 1,
+                     "affinity": affinity, "terminationGracePeriodSeconds": 1,
                      "containers": [{"name": "c", "image": real_kube.images["pause"], "imagePullPolicy": "Never",
                                      "securityContext": RESTRICTED}]}}}}
     real_kube.api("/apis/apps/v1/namespaces/lab/deployments", method="POST", body=deployment)
     try:
-        def running() -> list[str]:
-            return [p["metadata"]["name"] for p in pods(real_kube, "lab", "app=drain-me")
-                    if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+        def running() -> dict[str, str]:
+            return {p["metadata"]["name"]: p["spec"].get("nodeName", "")
+                    for p in pods(real_kube, "lab", "app=drain-me")
+                    if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")}
         wait_until("the pod running", running)
-        (first_pod,) = running()
+        ((first_pod, first_node),) = running().items()
+        assert first_node == name
 
         nodes_action(real_kube, name, "cordon")
         assert node(real_kube, name)["spec"].get("unschedulable") is True
@@ -157,10 +163,13 @@ def test_nodes_yml_cordons_drains_uncordons_and_deletes_a_real_node(real_kube: R
         assert node(real_kube, name)["spec"].get("unschedulable") is True
         names = [p["metadata"]["name"] for p in pods(real_kube, "lab", "app=drain-me")]
         assert first_pod not in names, "the drained node's pod was not evicted"
-        # Its replacement cannot go anywhere while the only node it may use is cordoned.
-        assert all(p["status"].get("phase") == "Pending" for p in pods(real_kube, "lab", "app=drain-me"))
+        if others:
+            wait_until("the replacement running on another node", lambda: set(running().values()) & set(others))
+        else:
+            # Its replacement cannot go anywhere while the only node is cordoned.
+            assert all(p["status"].get("phase") == "Pending" for p in pods(real_kube, "lab", "app=drain-me"))
         nodes_action(real_kube, name, "uncordon")
-        wait_until("the replacement running on the uncordoned node", running)
+        wait_until("the replacement running", running)
 
         nodes_action(real_kube, name, "delete")
         with pytest.raises(urllib.error.HTTPError) as gone:
@@ -172,5 +181,6 @@ def test_nodes_yml_cordons_drains_uncordons_and_deletes_a_real_node(real_kube: R
         # A kubelet registers its Node again when it starts (as a K3s agent does on restart).
         real_kube.kube.restart(f"kubelet-{name}")
         wait_until(f"{name} registered and Ready again", lambda: ready(real_kube, name), 120)
-        # Back as cluster_config leaves it, for the tests that follow.
+        # Back as cluster_config leaves it (labels too), for the tests that follow.
         real_kube.api(f"/api/v1/nodes/{name}", method="PATCH", body={"spec": {"unschedulable": None}})
+        cluster_config(real_kube)

@@ -65,13 +65,19 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         try:
             kube.up(nodes=args.nodes, inventory=args.inventory.absolute(), timeout_s=args.timeout)
-        except (KubeError, build.BuildError, images.ImageError, pki.PkiError, KeyboardInterrupt) as err:
+        except BaseException as err:
+            # Whatever stopped it (a failed step, Ctrl-C, a bug): nothing half-started stays.
             if kube.load():
                 say("stopping what was started")
                 for problem in kube.down():
                     say(problem)
-            say("interrupted" if isinstance(err, KeyboardInterrupt) else str(err))
-            return 130 if isinstance(err, KeyboardInterrupt) else 1
+            if isinstance(err, KeyboardInterrupt):
+                say("interrupted")
+                return 130
+            if isinstance(err, (KubeError, build.BuildError, images.ImageError, pki.PkiError)):
+                say(str(err))
+                return 1
+            raise
         print(f"inventory: {shown(args.inventory.absolute())}\n"
               f"kubeconfig: {shown(kube.admin_kubeconfig)}\n"
               f"try: ./lab play bench-pi.yml -i {shown(args.inventory.absolute())}")

@@ -45,6 +45,9 @@ PROGRAMS = {"etcd": "etcd-server", "containerd": "containerd", "runc": "runc", "
 CGROUP_V1_ROOT = Path("/sys/fs/cgroup")
 # The sandbox (labsandbox) that holds nodes 2..N: its namespaces are lab-sbx-lkube-<n>.
 SANDBOX_ID = "lkube"
+# Where a kubelet, containerd's shims and the CNI plugins write outside the work folder.
+OUTSIDE_FOLDERS = ("/var/log/pods", "/var/log/containers", "/var/lib/cni", "/var/lib/cni/results",
+                   "/run/containerd", "/run/containerd/s")
 
 
 class KubeError(Exception):
@@ -177,7 +180,10 @@ class LocalKube:
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"
         if node is not None and node.netns_pid:
-            argv = ["nsenter", "-t", str(node.netns_pid), "--net", "--mount", "--uts", "--", *argv]
+            # Its network and host name, not its mounts: the sandbox host's private /root, /run
+            # and /var/tmp would hide the binaries' cache and a work folder there, and the
+            # node's own files are all under the work folder anyway.
+            argv = ["nsenter", "-t", str(node.netns_pid), "--net", "--uts", "--", *argv]
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=dict(os.environ, **(env or {})))
@@ -186,21 +192,23 @@ class LocalKube:
         self._save()
         return proc.pid
 
-    def _wait(self, what: str, ready: Callable[[], bool], process: str | None, timeout_s: float) -> None:
-        """Poll `ready` until it holds; fail early when the process died, with its log's tail."""
+    def _wait(self, what: str, ready: Callable[[], bool], processes: str | list[str],
+              timeout_s: float) -> None:
+        """Poll `ready` until it holds; fail early when one of `processes` died, with its log's tail."""
+        names = [processes] if isinstance(processes, str) else list(processes)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if ready():
                 return
-            if process is not None:
-                entry = self._process(process)
+            for name in names:
+                entry = self._process(name)
                 if entry is not None and not _alive(entry["pid"], entry["started"]):
-                    raise KubeError(f"{process} exited while starting {what}; its log ({entry['log']}) ends:\n"
+                    raise KubeError(f"{name} exited while starting {what}; its log ({entry['log']}) ends:\n"
                                     + _tail(Path(entry["log"])))
             time.sleep(0.5)
-        entry = self._process(process) if process else None
-        tail = ("; its log ends:\n" + _tail(Path(entry["log"]))) if entry else ""
-        raise KubeError(f"{what} not ready after {timeout_s:.0f} s{tail}")
+        tails = "".join(f"\n--- {name} ({entry['log']}):\n{_tail(Path(entry['log']))}"
+                        for name in names if (entry := self._process(name)) is not None)
+        raise KubeError(f"{what} not ready after {timeout_s:.0f} s{tails}")
 
     def restart(self, name: str) -> int:
         """Stop one of the cluster's processes and start it again with the same command line
@@ -270,28 +278,29 @@ class LocalKube:
         pause = images.pause_image(image_cache, self.log)
         worker = images.worker_image(image_cache, self.log)
         address = node_address()
-        nodes = [Node(name="lab-kube-1", index=1, address=address, server=True,
-                      connection={"ansible_connection": "local",
-                                  "ansible_python_interpreter": "{{ ansible_playbook_python }}"})]
-        nodes += extra_nodes or []
-        self.state["nodes"] = [vars(n) for n in nodes]
+        members = [Node(name="lab-kube-1", index=1, address=address, server=True,
+                        connection={"ansible_connection": "local",
+                                    "ansible_python_interpreter": "{{ ansible_playbook_python }}"})]
+        members += self._sandbox_nodes(nodes - 1)
+        self.state["nodes"] = [vars(n) for n in members]
         self.state["address"] = address
         self.state["version"] = KUBERNETES_VERSION
         self.state["images"] = {"pause": pause.name, "worker": worker.name}
         self._remember_outside()
         self._save()
-        self._certificates(nodes, address)
+        self._certificates(members, address)
         self._start_etcd()
         self._start_control_plane(bin_dir, address)
-        for node in nodes:
+        for node in members:
             self._start_node(node, bin_dir, address, [pause, worker])
-        self.log(f"waiting for {len(nodes)} node(s) to be Ready")
-        names = [n.name for n in nodes]
-        self._wait(f"nodes {', '.join(names)}", lambda: set(names) <= set(self.ready_nodes()), None, timeout_s)
+        self.log(f"waiting for {len(members)} node(s) to be Ready")
+        names = [n.name for n in members]
+        self._wait(f"nodes {', '.join(names)}", lambda: set(names) <= set(self.ready_nodes()),
+                   [f"{kind}-{name}" for name in names for kind in ("containerd", "kubelet")], timeout_s)
         if inventory is not None:
             self.write_inventory(inventory)
         self.log(f"Kubernetes {KUBERNETES_VERSION} is up in {time.monotonic() - started:.0f} s: "
-                 f"{len(nodes)} node(s) Ready; kubeconfig {self.admin_kubeconfig}")
+                 f"{len(members)} node(s) Ready; kubeconfig {self.admin_kubeconfig}")
 
     def _sandbox_nodes(self, count: int) -> list[Node]:
         """Nodes 2..N, each in a sandbox host (labsandbox: its own network, mount and UTS
@@ -312,11 +321,43 @@ class LocalKube:
                 for i, h in enumerate(hosts, start=2)]
 
     def _remember_outside(self) -> None:
-        """What a kubelet and CNI write outside the work folder and did not exist before: down
-        removes exactly these."""
-        for path in ("/var/log/pods", "/var/log/containers", "/var/lib/cni", "/run/containerd"):
-            if not Path(path).exists():
+        """What a kubelet, containerd and CNI write outside the work folder, as it was before:
+        down removes the folders that did not exist and, in the others, only what this
+        cluster added (a machine may run its own containerd or K3s beside it)."""
+        self.state["outside_before"] = {}
+        for path in OUTSIDE_FOLDERS:
+            if Path(path).exists():
+                self.state["outside_before"][path] = sorted(os.listdir(path))
+            else:
                 self.state["created"].append(path)
+
+    def _pod_uids(self) -> list[str]:
+        """Every pod's uid, while the API server answers: their log folders are this cluster's."""
+        try:
+            return [pod["metadata"]["uid"] for pod in self.api("/api/v1/pods", timeout=3)["items"]]
+        except (OSError, urllib.error.URLError, ssl.SSLError, KeyError, ValueError):
+            return []
+
+    def _remove_outside(self, pod_uids: list[str]) -> None:
+        for path in self.state.get("created", []):
+            subprocess.run(["rm", "-rf", "--one-file-system", path], capture_output=True)
+        before = self.state.get("outside_before", {})
+        pod_logs = Path("/var/log/pods")
+        if "/var/log/pods" in before and pod_uids:
+            for folder in pod_logs.iterdir():
+                if folder.name.rsplit("_", 1)[-1] in pod_uids:
+                    subprocess.run(["rm", "-rf", "--one-file-system", str(folder)], capture_output=True)
+        for path in ("/var/log/containers",):
+            if path in before and Path(path).is_dir():
+                for link in Path(path).iterdir():
+                    if link.is_symlink() and not link.exists():  # its pod's logs are gone
+                        link.unlink()
+        for path in ("/var/lib/cni/results", "/run/containerd/s"):
+            kept = set(before.get(path, []))
+            if path in before and Path(path).is_dir():
+                for entry in Path(path).iterdir():
+                    if entry.name not in kept and (path != "/var/lib/cni/results" or entry.name.startswith("lab-kube-")):
+                        subprocess.run(["rm", "-rf", "--one-file-system", str(entry)], capture_output=True)
 
     def _certificates(self, nodes: list[Node], address: str) -> None:
         self.log("making certificates (openssl)")
@@ -478,6 +519,7 @@ class LocalKube:
         """Stop everything this cluster started and remove what it made; return what went wrong
         (empty when all is gone)."""
         problems: list[str] = []
+        pod_uids = self._pod_uids()
         kubelets = [p for p in self.state["processes"] if p["name"].startswith("kubelet-")]
         for entry in kubelets:
             _stop(entry)
@@ -495,8 +537,7 @@ class LocalKube:
         for bridge in self.state["bridges"]:
             if not bridge.get("netns_pid"):  # a sandbox host's went with its namespace
                 subprocess.run(["ip", "link", "del", bridge["name"]], capture_output=True)
-        for path in self.state.get("created", []):
-            subprocess.run(["rm", "-rf", "--one-file-system", path], capture_output=True)
+        self._remove_outside(pod_uids)
         inventory = self.state.get("inventory")
         if inventory and Path(inventory).exists() and configs.INVENTORY_HEADER in Path(inventory).read_text()[:400]:
             Path(inventory).unlink()

@@ -70,6 +70,9 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [{cri}.containerd.runtimes.runc.options]
         SystemdCgroup = false
+        # runc's state beside containerd's, not in /run/containerd/runc shared with any
+        # other containerd on the machine.
+        Root = {json.dumps(str(state / "runc"))}
   [{cri}.cni]
     bin_dir = {json.dumps(str(cni_bin_dir))}
     conf_dir = {json.dumps(str(cni_conf_dir))}
