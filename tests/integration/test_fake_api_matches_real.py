@@ -4,8 +4,8 @@ The fast fault-injection tests run lab_k8s_job_run and bench-pi.yml against the
 stand-in, so they only prove something about the real cluster while the stand-in
 answers the way the real API server, Job controller and kubelet do, in every
 field the kit reads. This test keeps it honest: it renders the π Job the role
-renders (pi-job.yaml.j2, 2 workers x 3 000 000 samples, kernel python), runs that
-same manifest through the kit's own code path (`labkit.backends.k3s.run_indexed_job`
+renders (pi-job.yaml.j2, 2 workers x 8 000 000 samples, kernel python: seconds of
+sampling each, so that the polls see them run), runs that same manifest through the kit's own code path (`labkit.backends.k3s.run_indexed_job`
 with the `kubernetes` client built from each kubeconfig, the Job kept until it
 has been read) against the stand-in and against the real cluster, and compares:
 
@@ -146,7 +146,7 @@ NODE_FIELDS: list[tuple[FieldPath, str]] = [
     (("status", "conditions", {"type": "Ready"}, "status"), VALUE),
 ]
 
-# The Job's events: JobRunner.warning_events selects them by involvedObject kind and name
+# The Job's events: JobRunner.warning_events selects them by involvedObject kind, name and uid
 # on the server and quotes type, reason and message.
 EVENT_FIELDS: list[tuple[FieldPath, str]] = [
     (("involvedObject", "kind"), VALUE),
@@ -398,7 +398,7 @@ def run_on_both(real: RealKube, tmp: Path, run: dict[str, Any]) -> dict[str, Obs
 def complete(configured_kube: RealKube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Observed]]:
     # About a second of sampling per worker: long enough for the 0.2 s polls to catch the
     # containers running on both sides (what the kit reads then is compared too).
-    yield run_on_both(configured_kube, tmp_path_factory.mktemp("drift-complete"), planned("ok", 2, 6_000_000))
+    yield run_on_both(configured_kube, tmp_path_factory.mktemp("drift-complete"), planned("ok", 2, 16_000_000))
 
 
 @pytest.fixture(scope="module")
@@ -450,7 +450,7 @@ def test_what_the_kit_saw_while_polling_has_the_same_shapes(complete: dict[str, 
     found = [f"{path}: stand-in {sorted(fake[path])}, real {sorted(real[path])}"
              for path in sorted(set(fake) & set(real)) if fake[path] and real[path] and fake[path] != real[path]]
     assert not found, "while polling:\n" + "\n".join(found)
-    # A second of sampling is long enough to see the containers running on both sides.
+    # Seconds of sampling are long enough to see the containers running on both sides.
     running = path_text(POD_FIELDS_WHILE_RUNNING[0][0])
     assert fake[running] and real[running], "no poll saw a running container: nothing was compared"
 

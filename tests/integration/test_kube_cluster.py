@@ -9,7 +9,11 @@ deletes a real node, which its kubelet registers again when restarted.
 from __future__ import annotations
 
 import json
+import os
+import re
 import stat
+import subprocess
+import sys
 import time
 import urllib.error
 from pathlib import Path
@@ -19,7 +23,7 @@ import pytest
 import yaml
 
 from kubetest import RealKube, pods
-from labtest import run_playbook
+from labtest import REPO, run_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.kube]
 
@@ -184,3 +188,37 @@ def test_nodes_yml_cordons_drains_uncordons_and_deletes_a_real_node(real_kube: R
         # Back as cluster_config leaves it (labels too), for the tests that follow.
         real_kube.api(f"/api/v1/nodes/{name}", method="PATCH", body={"spec": {"unschedulable": None}})
         cluster_config(real_kube)
+
+
+def labkube(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "tools"))
+    return subprocess.run([sys.executable, "-m", "labkube", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_status_names_every_process_and_node(real_kube: RealKube) -> None:
+    shown = labkube("status", "--workdir", str(real_kube.kube.workdir))
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert re.search(rf"^  {name} +pid \d+ +running$", shown.stdout, re.M), shown.stdout
+    assert "nodes: " + ", ".join(f"{n} Ready" for n in real_kube.nodes) in shown.stdout
+    as_json = json.loads(labkube("status", "--json", "--workdir", str(real_kube.kube.workdir)).stdout)
+    assert sorted(as_json["ready"]) == sorted(real_kube.nodes)
+
+
+def test_a_second_up_is_refused_before_it_changes_anything(real_kube: RealKube, tmp_path: Path) -> None:
+    # In the running cluster's own folder: refused, the cluster untouched.
+    again = labkube("up", "--workdir", str(real_kube.kube.workdir), "--inventory", str(tmp_path / "inv.yml"))
+    assert again.returncode == 1
+    assert "a local Kubernetes is already in" in again.stderr and "./lab kube down first" in again.stderr
+    # In another folder: its ports are taken, and it says so instead of starting half a cluster.
+    other = labkube("up", "--workdir", str(tmp_path / "other"), "--inventory", str(tmp_path / "inv.yml"))
+    assert other.returncode == 1
+    assert "ports 6443, 2479, 2480" in other.stderr and "in use" in other.stderr, other.stderr
+    assert not (tmp_path / "other").exists() and not (tmp_path / "inv.yml").exists()
+    assert sorted(real_kube.kube.ready_nodes()) == sorted(real_kube.nodes)
+
+
+def test_down_of_a_folder_without_a_cluster_says_so(tmp_path: Path) -> None:
+    done = labkube("down", "--workdir", str(tmp_path / "none"))
+    assert done.returncode == 0 and "no local Kubernetes in" in done.stderr

@@ -43,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
                     help=f"the inventory to write (default {shown(DEFAULT_INVENTORY)})")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the nodes (default 180)")
-    sub.add_parser("status", parents=[common], help="what runs, which nodes are Ready")
+    status = sub.add_parser("status", parents=[common], help="what runs, which nodes are Ready")
+    status.add_argument("--json", action="store_true", help="print it as JSON")
     sub.add_parser("down", parents=[common], help="stop everything and remove what up made")
     return top
 
@@ -87,7 +88,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.command == "down" else 1
     if args.command == "status":
         status = kube.status()
-        print(json.dumps(status, indent=2))
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            print(f"Kubernetes {status['version']} (upstream, built from source) in {shown(kube.workdir)}")
+            for process in status["processes"]:
+                print(f"  {process['name']:<28} pid {process['pid']:<8} {'running' if process['alive'] else 'STOPPED'}")
+            print("nodes: " + ", ".join(f"{n} {'Ready' if n in status['ready'] else 'NOT READY'}"
+                                        for n in status["nodes"]))
+            print(f"kubeconfig: {shown(Path(status['kubeconfig']))}")
+            if status.get("inventory"):
+                print(f"inventory: {shown(Path(status['inventory']))}")
         alive = all(p["alive"] for p in status["processes"])
         return 0 if alive and set(status["nodes"]) <= set(status["ready"]) else 1
     problems = kube.down()
