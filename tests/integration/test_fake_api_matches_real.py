@@ -5,9 +5,9 @@ stand-in, so they only prove something about the real cluster while the stand-in
 answers the way the real API server, Job controller and kubelet do, in every
 field the kit reads. This test keeps it honest: it renders the π Job the role
 renders (pi-job.yaml.j2, 2 workers x 8 000 000 samples, kernel python: seconds of
-sampling each, so that the polls see them run), runs that same manifest through the kit's own code path (`labkit.backends.k3s.run_indexed_job`
-with the `kubernetes` client built from each kubeconfig, the Job kept until it
-has been read) against the stand-in and against the real cluster, and compares:
+sampling each, so that the polls see them run), runs that same manifest through
+the kit's own code path (`labkit.backends.k3s.run_indexed_job` with the
+`kubernetes` client built from each kubeconfig, the Job kept until it has been read) against the stand-in and against the real cluster, and compares:
 
 * the Job, Pod and Node fields the kit reads (JOB_FIELDS, POD_FIELDS, NODE_FIELDS,
   taken from labkit.k8s_jobs, labkit.backends.k3s, labkit.nodes and the
