@@ -5,6 +5,8 @@ import shutil
 
 import pytest
 
+from kubetest import configured_kube, real_kube  # noqa: F401  (session fixtures: one local Kubernetes per run)
+
 
 @pytest.fixture(scope="session")
 def ffmpeg_available() -> None:

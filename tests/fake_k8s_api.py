@@ -7,7 +7,11 @@ process (`python3` → this interpreter, the ConfigMap mount → a folder holdin
 worker), with JOB_COMPLETION_INDEX, NODE_NAME and POD_NAME set from the manifest
 the way the kubelet would. Status timestamps are truncated to the second, as the
 API server writes them. What it cannot show (scheduling, images, Pod Security
-admission, real nodes) is left to a real cluster.
+admission, real nodes) is left to a real cluster. The fields the kit reads are
+checked against a real Kubernetes v1.33 by tests/integration/test_fake_api_matches_real.py:
+Job conditions carry the controller's reason, message and times, zero counts are
+left out (omitempty), the Job controller's events are recorded, Nodes have the
+kubelet's conditions.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ class FakeCluster:
         self.logs: dict[str, str] = {}
         self.requests: list[tuple[str, str]] = []
         self.deleted: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
 
     # --- Jobs ---------------------------------------------------------------------
     def create_job(self, namespace: str, job: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -60,13 +65,30 @@ class FakeCluster:
             job["metadata"].update(namespace=namespace, uid=str(uuid.uuid4()), creationTimestamp=now_stamp())
             job["status"] = {"startTime": now_stamp(), "active": job["spec"]["completions"]}
             self.jobs[(namespace, name)] = job
+            # Pods are created here, under the lock, so their events come before any other.
+            pod_names = [f"{name}-{index}-{uuid.uuid4().hex[:5]}" for index in range(job["spec"]["completions"])]
+            for pod_name in pod_names:
+                self.record_event(namespace, job, "Normal", "SuccessfulCreate", f"Created pod: {pod_name}")
         for index in range(job["spec"]["completions"]):
-            threading.Thread(target=self.run_pod, args=(namespace, job, index), daemon=True).start()
+            threading.Thread(target=self.run_pod, args=(namespace, job, index, pod_names[index]), daemon=True).start()
         return 201, job
 
-    def run_pod(self, namespace: str, job: dict[str, Any], index: int) -> None:
+    def record_event(self, namespace: str, job: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        """An event about the Job, as the Job controller posts it (core/v1 Event; call under the lock)."""
+        stamp = now_stamp()
+        self.events.append({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{job['metadata']['name']}.{uuid.uuid4().hex[:16]}", "namespace": namespace,
+                         "uid": str(uuid.uuid4()), "creationTimestamp": stamp},
+            "involvedObject": {"apiVersion": "batch/v1", "kind": "Job", "name": job["metadata"]["name"],
+                               "namespace": namespace, "uid": job["metadata"]["uid"]},
+            "type": kind, "reason": reason, "message": message,
+            "source": {"component": "job-controller"}, "reportingComponent": "job-controller",
+            "reportingInstance": "", "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+            "eventTime": None})
+
+    def run_pod(self, namespace: str, job: dict[str, Any], index: int, name: str) -> None:
         template = job["spec"]["template"]
-        name = f"{job['metadata']['name']}-{index}-{uuid.uuid4().hex[:5]}"
         node = self.nodes[index % len(self.nodes)]
         container = template["spec"]["containers"][0]
         pod = {
@@ -149,18 +171,34 @@ class FakeCluster:
         pods = [p for p in self.pods.values() if p["metadata"]["labels"].get("job-name") == name]
         succeeded = sum(p["status"]["phase"] == "Succeeded" for p in pods)
         failed = sum(p["status"]["phase"] == "Failed" for p in pods)
-        job["status"].update(succeeded=succeeded, failed=failed,
-                             active=job["spec"]["completions"] - succeeded - failed)
+        counts = {"succeeded": succeeded, "failed": failed, "active": job["spec"]["completions"] - succeeded - failed}
+        for key, count in counts.items():
+            # The API leaves out a zero count (omitempty), as the Job controller writes it.
+            if count:
+                job["status"][key] = count
+            else:
+                job["status"].pop(key, None)
+        if job["status"].get("conditions"):
+            return  # finished: the controller does not rewrite its terminal conditions
+        # Kubernetes >= 1.31: the interim condition (FailureTarget, SuccessCriteriaMet) first,
+        # then the terminal one, both with the same reason and message; then an event.
         if failed > job["spec"].get("backoffLimit", 6):
-            job["status"]["conditions"] = [
-                {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded"},
-                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                 "lastTransitionTime": now_stamp()}]
+            reason, message = "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+            conditions = ("FailureTarget", "Failed")
         elif succeeded == job["spec"]["completions"]:
-            job["status"]["conditions"] = [
-                {"type": "SuccessCriteriaMet", "status": "True"},
-                {"type": "Complete", "status": "True", "lastTransitionTime": now_stamp()}]
+            reason, message = "CompletionsReached", "Reached expected number of succeeded pods"
+            conditions = ("SuccessCriteriaMet", "Complete")
             job["status"]["completionTime"] = now_stamp()
+        else:
+            return
+        stamp = now_stamp()
+        job["status"]["conditions"] = [
+            {"type": condition, "status": "True", "lastProbeTime": stamp, "lastTransitionTime": stamp,
+             "reason": reason, "message": message} for condition in conditions]
+        if conditions[-1] == "Failed":
+            self.record_event(namespace, job, "Warning", reason, message)
+        else:
+            self.record_event(namespace, job, "Normal", "Completed", "Job completed")
 
 
 def map_path(arg: str, mounts: dict[str, Path]) -> str:
@@ -177,6 +215,15 @@ def node_object(name: str) -> dict[str, Any]:
                      "labels": {"kubernetes.io/hostname": name, "kubernetes.io/arch": "arm64", "role": "worker"}},
         "spec": {},
         "status": {
+            # The kubelet's four conditions (labkit.nodes reads Ready).
+            "conditions": [
+                {"type": kind, "status": status, "lastHeartbeatTime": now_stamp(),
+                 "lastTransitionTime": now_stamp(), "reason": reason, "message": message}
+                for kind, status, reason, message in (
+                    ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                    ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                    ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"))],
             "capacity": {"cpu": "4", "memory": "3884400Ki", "pods": "110"},
             "allocatable": {"cpu": "4", "memory": "3884400Ki", "pods": "110"},
             "nodeInfo": {"architecture": "arm64", "kernelVersion": "6.6.51+rpt-rpi-v8",
@@ -304,8 +351,15 @@ def make_handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
                         if parts[5] not in cluster.logs:
                             return self.send(400, status_body(400, "BadRequest", "container is waiting to start"))
                         return self.send(200, cluster.logs[parts[5]], "text/plain")
-                if kind == "events":
-                    return self.send(200, {"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []})
+                if kind == "events" and len(parts) == 5:
+                    # fieldSelector involvedObject.kind=...,involvedObject.name=... (what JobRunner asks)
+                    fields = dict(s.split("=", 1) for s in query.get("fieldSelector", "").split(",") if s)
+                    with cluster.lock:
+                        items = [e for e in cluster.events if e["metadata"]["namespace"] == namespace and all(
+                            str(e.get("involvedObject", {}).get(k.removeprefix("involvedObject."))) == v
+                            if k.startswith("involvedObject.") else False for k, v in fields.items())]
+                        return self.send(200, {"apiVersion": "v1", "kind": "EventList", "metadata": {},
+                                               "items": json.loads(json.dumps(items))})
             return self.send(404, status_body(404, "NotFound", f"the fake API does not serve {method} {url.path}"))
 
         def do_GET(self) -> None:  # noqa: N802

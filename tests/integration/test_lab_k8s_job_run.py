@@ -13,51 +13,12 @@ from typing import Any
 import pytest
 
 from fake_k8s_api import FakeApiServer
-from labtest import REPO, run_playbook
+from jobmodule import planned, run_module
+from labtest import REPO
 
 pytestmark = pytest.mark.integration
 
 WORKERS_DIR = REPO / "plugins" / "workers"
-
-
-def planned(run_id: str, workers: int, work: int) -> dict[str, Any]:
-    return {"run_id": run_id, "workload": "pi", "mode": "strong", "workers": workers, "repetition": 1,
-            "warmup": False, "order": 2, "work": work, "seed": 11, "oversubscribed": False,
-            "label": f"[2/5] strong N={workers} rep 1/3", "commands": []}
-
-
-def run_module(tmp_path: Path, kubeconfig: Path, run: dict[str, Any], *args: str,
-               image: str = "python:3.13-slim", **module_args: Any) -> tuple[dict[str, Any], str]:
-    """Render the Job with the role's template and defaults, run the module, return its result and the output."""
-    out = tmp_path / "result.json"
-    playbook = tmp_path / "run.yml"
-    playbook.write_text(json.dumps([{
-        "name": "Run one planned point as an Indexed Job",
-        "hosts": "localhost",
-        "connection": "local",
-        "gather_facts": False,
-        "vars_files": [str(REPO / "roles" / "lab_common" / "defaults" / "main.yml"),
-                       str(REPO / "roles" / "pi" / "defaults" / "main.yml")],
-        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}", "lab_root": str(REPO),
-                 "planned_run": run},
-        "tasks": [
-            {"name": "Run the Job", "lab_k8s_job_run": {
-                "manifest": "{{ lookup('ansible.builtin.template', '" + str(REPO / "roles/pi/templates/pi-job.yaml.j2")
-                            + "', template_vars={'pi_k3s_run': planned_run, 'pi_k3s_kernel': 'python'}) | from_yaml }}",
-                "run": "{{ planned_run }}",
-                "namespace": "lab",
-                "kubeconfig": str(kubeconfig),
-                "poll_interval": 0.1,
-                **module_args,
-            }, "register": "job_run", "ignore_errors": True},
-            {"name": "Save the result", "ansible.builtin.copy": {
-                "content": "{{ job_run | to_json }}", "dest": str(out), "mode": "0600"},
-             "check_mode": False},
-        ],
-    }]))
-    done = run_playbook(str(playbook), "-i", "localhost,", *args, extra_vars={"pi_k3s_image": image}, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(out.read_text()), done.stdout
 
 
 def test_a_run_collects_every_pod_with_phases_and_deletes_the_job(tmp_path: Path) -> None:

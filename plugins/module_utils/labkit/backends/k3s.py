@@ -116,9 +116,13 @@ class JobRunner:
         return response.data.decode("utf-8", errors="replace")
 
     def warning_events(self, limit: int = 5) -> list[str]:
-        events = self.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.kind=Job,involvedObject.name={self.name}",
-            _request_timeout=self.timeout)
+        # By uid too: events outlive their Job (an hour by default), and a rerun within it
+        # reuses the name; the old Job's warnings are not this one's.
+        selector = f"involvedObject.kind=Job,involvedObject.name={self.name}"
+        if self.uid:
+            selector += f",involvedObject.uid={self.uid}"
+        events = self.core.list_namespaced_event(self.namespace, field_selector=selector,
+                                                 _request_timeout=self.timeout)
         return [f"{e.reason}: {e.message}" for e in events.items if e.type == "Warning"][-limit:]
 
     def delete(self) -> None:
