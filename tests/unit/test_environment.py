@@ -1,6 +1,7 @@
 """Node context readers against fake /proc, /sys and /etc trees."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,7 @@ def test_node_context_from_a_pi_tree(pi_root: Path) -> None:
         "kernel": "6.6.51+rpt-rpi-2712",
         "os": "Debian GNU/Linux 12 (bookworm)",
         "arch": None,  # only known for the live root
+        "page_size": None,  # likewise
         "governor": "ondemand",
         "temperature_c": 51.6,
     }
@@ -146,6 +148,10 @@ def test_parse_throttled_rejects_garbage(text: str | None) -> None:
 def test_live_root_does_not_raise() -> None:
     context = env.node_context()
     assert context["hostname"] and context["cores"] and context["cores"] >= 1
+    # What getconf says, on the live system only (a file tree has no page size to read).
+    getconf = subprocess.run(["getconf", "PAGESIZE"], capture_output=True, text=True, check=True).stdout
+    assert context["page_size"] == int(getconf)
+    assert env.node_context("/nonexistent-root")["page_size"] is None
 
 
 @pytest.mark.parametrize("line,version", [

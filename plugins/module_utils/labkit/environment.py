@@ -297,6 +297,18 @@ def version_from_line(line: str | None) -> str | None:
     return next((word for word in words if _VERSION_WORD.match(word) and "/" not in word), None)
 
 
+def read_page_size(root: str = "/") -> int | None:
+    """The kernel's memory page size in bytes (getconf PAGESIZE): 4096 on most kernels, 16384 on
+    the Pi 5's own kernel, which changes how some programs perform. Only the live system can say."""
+    if os.path.abspath(root) != "/":
+        return None
+    try:
+        size = os.sysconf("SC_PAGESIZE")
+    except (ValueError, OSError):
+        return None
+    return size if size > 0 else None
+
+
 def node_context(root: str = "/") -> dict[str, Any]:
     """The environment of the node whose filesystem is at root (None for anything not found).
 
@@ -314,6 +326,7 @@ def node_context(root: str = "/") -> dict[str, Any]:
         "kernel": read_kernel(root),
         "os": read_os(root),
         "arch": platform.machine() or None if real else None,
+        "page_size": read_page_size(root),
         "governor": read_governor(root),
         "temperature_c": read_temperature_c(root),
     }

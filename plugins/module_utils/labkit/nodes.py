@@ -1,7 +1,7 @@
 """Node descriptions: one shape for every source, built in one place.
 
 A node description is the dict the report's "environment per node" shows:
-`name`, `hostname`, `model`, `cores`, `memory_bytes`, `kernel`, `os`, `arch`,
+`name`, `hostname`, `model`, `cores`, `memory_bytes`, `kernel`, `page_size`, `os`, `arch`,
 `governor`, `temperature_c`, `throttled`, `versions`, `k3s_version`, and
 `after` (the same facts read after the experiment). Sources:
 

@@ -13,7 +13,7 @@ Inputs (docs/ARCHITECTURE.md for the run record):
 
     context = {
         "nodes": [  # one dict per node, e.g. lab_node_context's `node`
-            {"hostname", "model", "cores", "memory_bytes", "kernel", "os", "arch", "governor",
+            {"hostname", "model", "cores", "memory_bytes", "kernel", "page_size", "os", "arch", "governor",
              "temperature_c", "throttled": {...parse_throttled...} | None, "k3s_version",
              "versions": {"python", "ffmpeg", "k3s"},
              "after": {...the same fields after the experiment...}},  # or "before"/"after" both

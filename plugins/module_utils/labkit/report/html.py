@@ -363,8 +363,8 @@ def runs_table(runs: Sequence[Mapping[str, Any]], outliers: Sequence[str]) -> st
 
 
 NODE_FIELDS = [
-    ("model", "model"), ("cores", "cores"), ("memory", "memory"), ("arch", "arch"), ("kernel", "kernel"), ("os", "OS"),
-    ("governor", "governor"), ("k3s_version", "K3s"),
+    ("model", "model"), ("cores", "cores"), ("memory", "memory"), ("arch", "arch"), ("kernel", "kernel, page size"),
+    ("os", "OS"), ("governor", "governor"), ("k3s_version", "K3s"),
 ]
 
 
@@ -374,6 +374,15 @@ def _memory(node: Mapping[str, Any]) -> str:
         if number is not None:
             return escape(f"{number * scale / 2**30:.1f} GiB")
     return esc(node.get("memory"))
+
+
+def _kernel(node: Mapping[str, Any]) -> str:
+    """The kernel release with its page size (16 KiB on the Pi 5's own kernel, 4 KiB elsewhere):
+    one cell, as both describe the kernel."""
+    kernel = node.get("kernel") if node.get("kernel") is not None else model.node_value(node, "kernel", "before")
+    page = _num(node.get("page_size") if node.get("page_size") is not None else model.node_value(node, "page_size", "before"))
+    text = esc(kernel)
+    return f"{text}, {page / 1024:g} KiB pages" if page else text
 
 
 def _throttle_text(value: Any) -> str:
@@ -399,7 +408,10 @@ def environment_section(context: Mapping[str, Any]) -> str:
         for node in nodes:
             cells = [esc(node.get("hostname") or node.get("name"))]
             for key, _label in NODE_FIELDS:
-                cells.append(_memory(node) if key == "memory" else esc(node.get(key) if node.get(key) is not None else model.node_value(node, key, "before")))
+                if key in ("memory", "kernel"):
+                    cells.append(_memory(node) if key == "memory" else _kernel(node))
+                    continue
+                cells.append(esc(node.get(key) if node.get(key) is not None else model.node_value(node, key, "before")))
             temps, throttles = [], []
             for when in ("before", "after"):
                 temp = model.node_value(node, "temperature_c", when)

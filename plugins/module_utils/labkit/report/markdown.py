@@ -137,9 +137,10 @@ def render(page: model.Page) -> str:
             "### Nodes",
             "",
             md_table(
-                ["node", "model", "cores", "kernel", "OS", "governor", "K3s"],
+                ["node", "model", "cores", "kernel", "page size", "OS", "governor", "K3s"],
                 [[md_escape(n.get("hostname") or n.get("name")), md_escape(n.get("model")), md_escape(n.get("cores")),
-                  md_escape(n.get("kernel")), md_escape(n.get("os")), md_escape(n.get("governor")),
+                  md_escape(n.get("kernel")), md_escape(n.get("page_size")), md_escape(n.get("os")),
+                  md_escape(n.get("governor")),
                   md_escape(n.get("k3s_version"))] for n in nodes],
             ),
             "",
