@@ -1,30 +1,14 @@
-"""Unit tests for the rpi_prerequisites role's swap filter (what provides each active swap area)."""
+"""labkit.swaps, behind the lab_active_swap filter: what provides each active swap area."""
 from __future__ import annotations
-
-import importlib.util
-import sys
-from types import ModuleType
 
 import yaml
 
+from labkit import swaps
 from labtest import REPO
 
 ROLE = REPO / "roles" / "rpi_prerequisites"
 HEADER = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
 DROPIN = "/etc/rpi/swap.conf.d/90-pi-cluster-lab.conf"
-
-
-def _load() -> ModuleType:
-    path = ROLE / "filter_plugins" / "rpi_prerequisites_swaps.py"
-    spec = importlib.util.spec_from_file_location("rpi_prerequisites_swaps", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-swaps = _load()
 
 
 def test_parses_proc_swaps_and_skips_the_header() -> None:
@@ -63,9 +47,13 @@ def test_description_names_every_area_with_its_size() -> None:
     assert swaps.describe_active_swap(HEADER) == ""
 
 
-def test_the_filter_is_registered_under_the_roles_prefix() -> None:
-    filters = swaps.FilterModule().filters()
-    assert filters == {"rpi_prerequisites_active_swap": swaps.describe_active_swap}
+def test_the_filter_wraps_the_core() -> None:
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("labkit_swaps_filter", REPO / "plugins" / "filter" / "labkit_swaps.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.FilterModule().filters()["lab_active_swap"].__name__ == "describe_active_swap"
 
 
 def test_no_32_bit_architecture_is_supported_by_default() -> None:

@@ -1,14 +1,13 @@
-"""Filters of the rpi_prerequisites role: what provides the swap areas listed in /proc/swaps.
+"""What provides the swap areas listed in /proc/swaps (the rpi_prerequisites role's check).
 
-Pure functions (no file access): the role slurps /proc/swaps and passes its text in.
-``rpi_prerequisites_active_swap`` names each active area and what sets it up at boot,
-for the message of the check that runs after the role's reboot.
+Pure functions (no file access): the role slurps /proc/swaps and passes its text in;
+`describe_active_swap` (the `lab_active_swap` filter) names each active area and what
+sets it up at boot, for the message of the check that runs after the role's reboot.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
 
 # Raspberry Pi OS's swap file, whether dphys-swapfile (bookworm) or rpi-swap (trixie) made it.
 PI_OS_SWAP_FILE = "/var/swap"
@@ -64,10 +63,3 @@ def describe_active_swap(text: str, dropin: str = "") -> str:
         f"{area.name} ({area.kind}, {area.size_kib // 1024} MiB): {swap_provider(area, dropin)}"
         for area in parse_proc_swaps(text)
     )
-
-
-class FilterModule:
-    """rpi_prerequisites_active_swap: describe_active_swap as an Ansible filter."""
-
-    def filters(self) -> dict[str, Callable[..., Any]]:
-        return {"rpi_prerequisites_active_swap": describe_active_swap}
