@@ -51,10 +51,6 @@ class FakeCluster:
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
         self.logs: dict[str, str] = {}
-        # Fault injection: the first N reads of each finished pod's log come back empty, as a
-        # container runtime's can when it has not yet copied the last output to the log file.
-        self.empty_log_reads = 0
-        self.log_reads: dict[str, int] = {}
         self.requests: list[tuple[str, str]] = []
         self.deleted: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
@@ -354,9 +350,6 @@ def make_handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
                     with cluster.lock:
                         if parts[5] not in cluster.logs:
                             return self.send(400, status_body(400, "BadRequest", "container is waiting to start"))
-                        cluster.log_reads[parts[5]] = cluster.log_reads.get(parts[5], 0) + 1
-                        if cluster.log_reads[parts[5]] <= cluster.empty_log_reads:
-                            return self.send(200, "", "text/plain")
                         return self.send(200, cluster.logs[parts[5]], "text/plain")
                 if kind == "events" and len(parts) == 5:
                     # fieldSelector involvedObject.kind=...,involvedObject.name=... (what JobRunner asks)

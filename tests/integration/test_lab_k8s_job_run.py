@@ -47,19 +47,6 @@ def test_a_run_collects_every_pod_with_phases_and_deletes_the_job(tmp_path: Path
     assert "3/3 results in" in stdout
 
 
-def test_a_log_that_reaches_its_file_late_is_read_again(tmp_path: Path) -> None:
-    # Seen on a real cluster under load: the Job Complete, the pod Succeeded, its log still
-    # empty for a moment. Three empty reads per pod, then the real log.
-    with FakeApiServer({"/opt/lab": WORKERS_DIR}) as api:
-        api.cluster.empty_log_reads = 3
-        result, _ = run_module(tmp_path, api.kubeconfig(tmp_path / "kubeconfig"),
-                               planned("pi-20261125-031500-strong-n2-r1", 2, 20_000))
-        reads = dict(api.cluster.log_reads)
-    assert not result.get("failed"), result.get("msg")
-    assert sum(r["samples"] for r in result["run"]["results"]) == 20_000
-    assert sorted(reads.values()) == [4, 4]
-
-
 def test_failed_pods_are_named_with_their_log_tail(tmp_path: Path) -> None:
     # --samples 0 is refused by every worker: the Job fails (backoffLimit 0).
     with FakeApiServer({"/opt/lab": WORKERS_DIR}) as api:

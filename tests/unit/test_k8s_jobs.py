@@ -380,18 +380,3 @@ def test_k3s_messages_count_workers_and_pods_in_the_singular() -> None:
                                               "(1 pod waited for a free core: oversubscribed)")
     record.extra["queued_pods"] = 2
     assert progress_line(record, "[1/2]").endswith("(2 pods waited for a free core: oversubscribed)")
-
-
-def test_a_succeeded_pod_without_its_result_line_yet_is_read_again() -> None:
-    from labkit.k8s_jobs import log_incomplete
-
-    done = {"status": {"phase": "Succeeded"}}
-    line = ('RESULT {"schema": 1, "workload": "pi", "run_id": "r1", "index": 0, "count": 1, "node": "n", '
-            '"t_start_ns": 1, "t_end_ns": 2, "compute_s": 0.5, "samples": 10, "inside": 8, "seed": 1, '
-            '"kernel": "python"}\n')
-    assert log_incomplete(done, "", "r1") is True
-    assert log_incomplete(done, line, "r1") is False
-    assert log_incomplete(done, line.replace('"r1"', '"r0"'), "r1") is True  # another run's line
-    # A failed or running pod's log is what it is: its problem is named, not waited for.
-    assert log_incomplete({"status": {"phase": "Failed"}}, "", "r1") is False
-    assert log_incomplete({"status": {"phase": "Running"}}, "", "r1") is False

@@ -287,19 +287,6 @@ class JobCollection:
     queued_pods: int = 0          # pods scheduled only after another pod had finished
 
 
-def log_incomplete(pod: Mapping[str, Any], log: str | None, run_id: str | None = None) -> bool:
-    """Whether a pod that Succeeded shows no RESULT line of run_id in its log yet.
-
-    The container runtime copies a container's output to its log file apart from
-    reporting its exit: a log read the moment the Job completes can come back short
-    or empty (seen on the real local Kubernetes under load), so read it again before
-    calling the worker's output missing."""
-    if _get(pod, "status", "phase") != "Succeeded":
-        return False
-    parsed = parse_result_lines(log or "")
-    return not any(run_id is None or record.get("run_id") == run_id for record in parsed.records)
-
-
 def collect_job(run_id: str, job_state: str | None, pods: Sequence[Mapping[str, Any]], logs: Mapping[str, str],
                 container: str | None = None, tail_lines: int = 10) -> JobCollection:
     """Every pod's result and what went wrong with the Job, its pods and their logs.

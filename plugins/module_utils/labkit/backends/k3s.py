@@ -29,8 +29,7 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping, Optional
 
-from ..k8s_jobs import (TERMINAL_POD_PHASES, JobCollection, collect_job, job_finished, log_incomplete, record_of_job,
-                        stuck_reason)
+from ..k8s_jobs import TERMINAL_POD_PHASES, JobCollection, collect_job, job_finished, record_of_job, stuck_reason
 from ..runs import PlannedRun, RunRecord
 from ..text import plural
 
@@ -45,9 +44,6 @@ except ImportError:  # pragma: no cover - the module reports the missing library
 
 # Seconds to keep polling for the Job's terminal condition once every pod has finished.
 SETTLE_S = 30.0
-# A succeeded pod whose log has no RESULT line yet is read again this many times, this far apart.
-LOG_REREADS = 10
-LOG_REREAD_DELAY_S = 0.5
 
 
 class JobNotCreated(Exception):
@@ -204,12 +200,6 @@ def run_indexed_job(api_client: Any, manifest: Mapping[str, Any], planned: Plann
             pod_name = pod["metadata"]["name"]
             try:
                 logs[pod_name] = runner.log(pod_name)
-                # A finished worker's last lines can reach its log file a moment after its exit.
-                for _ in range(LOG_REREADS):
-                    if not log_incomplete(pod, logs[pod_name], planned.run_id):
-                        break
-                    time.sleep(LOG_REREAD_DELAY_S)
-                    logs[pod_name] = runner.log(pod_name)
             except ApiException as err:
                 problems.append(f"cannot read the log of pod {pod_name}: {api_error(err)}")
         collected = collect_job(planned.run_id, state, pods, logs, container, log_tail_lines)
