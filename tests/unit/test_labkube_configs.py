@@ -44,11 +44,14 @@ def test_containerd_config_restricts_oom_score_and_uses_the_local_pause_image(tm
 def test_kubelet_config_fits_this_kind_of_vm(tmp_path: Path) -> None:
     config = json.loads(configs.kubelet_config(
         ca=tmp_path / "ca.crt", serving_cert=tmp_path / "k.crt", serving_key=tmp_path / "k.key",
-        runtime_socket=tmp_path / "c.sock", cgroup_root="/lab-kube-n1", address="10.0.0.2", pod_cidr="10.244.1.0/24"))
+        runtime_socket=tmp_path / "c.sock", cgroup_root="/lab-kube-n1", address="10.0.0.2", pod_cidr="10.244.1.0/24",
+        pod_logs=tmp_path / "pod-logs"))
     assert config["kind"] == "KubeletConfiguration"
     assert config["cgroupDriver"] == "cgroupfs" and config["failCgroupV1"] is False
     assert config["maxOpenFiles"] == 20000
     assert config["imageGCHighThresholdPercent"] == 100  # local images cannot be pulled back
+    # Not /var/log/pods, where two kubelets on one machine delete each other's pods' logs.
+    assert config["podLogsDir"] == str(tmp_path / "pod-logs")
     assert config["authentication"]["anonymous"]["enabled"] is False
     assert config["containerRuntimeEndpoint"] == f"unix://{tmp_path / 'c.sock'}"
 

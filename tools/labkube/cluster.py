@@ -10,7 +10,8 @@ Everything it makes lives under its work folder (certificates, etcd's data,
 containerd's root and state, the kubelets' folders, logs) except what the kernel
 keeps elsewhere: the processes (their ids and start times are in state.json, written
 before each starts), one cgroup tree per node (`lab-kube-<node>`), the pods' bridge
-(`labkube<n>`), and what a kubelet always writes to /var/log/pods. `down` stops the
+(`labkube<n>`), and what a kubelet, containerd's shims and the CNI plugins write in
+/var/log/containers, /run/containerd and /var/lib/cni. `down` stops the
 processes by id, unmounts what they mounted, and removes all of it.
 """
 from __future__ import annotations
@@ -46,8 +47,8 @@ CGROUP_V1_ROOT = Path("/sys/fs/cgroup")
 # The sandbox (labsandbox) that holds nodes 2..N: its namespaces are lab-sbx-lkube-<n>.
 SANDBOX_ID = "lkube"
 # Where a kubelet, containerd's shims and the CNI plugins write outside the work folder.
-OUTSIDE_FOLDERS = ("/var/log/pods", "/var/log/containers", "/var/lib/cni", "/var/lib/cni/results",
-                   "/run/containerd", "/run/containerd/s")
+OUTSIDE_FOLDERS = ("/var/log/containers", "/var/lib/cni", "/var/lib/cni/results", "/run/containerd",
+                   "/run/containerd/s")
 
 
 class KubeError(Exception):
@@ -164,6 +165,9 @@ class LocalKube:
                             "or apt-get install them)")
         if not CGROUP_V1_ROOT.joinpath("cpu").is_dir() and not CGROUP_V1_ROOT.joinpath("cgroup.controllers").exists():
             raise KubeError("no cgroup file system at /sys/fs/cgroup: the kubelet cannot run here")
+        if not str(self.workdir).isascii():
+            raise KubeError(f"the kubelet takes only ASCII paths for its pod logs, and {self.workdir} is not: "
+                            "choose another --workdir")
         if (self.workdir / STATE_FILE).exists():
             raise KubeError(f"a local Kubernetes is already in {self.workdir}: ./lab kube status, or ./lab kube down first")
         if self.workdir.exists() and any(self.workdir.iterdir()) and not (self.workdir / MARKER_FILE).exists():
@@ -331,22 +335,10 @@ class LocalKube:
             else:
                 self.state["created"].append(path)
 
-    def _pod_uids(self) -> list[str]:
-        """Every pod's uid, while the API server answers: their log folders are this cluster's."""
-        try:
-            return [pod["metadata"]["uid"] for pod in self.api("/api/v1/pods", timeout=3)["items"]]
-        except (OSError, urllib.error.URLError, ssl.SSLError, KeyError, ValueError):
-            return []
-
-    def _remove_outside(self, pod_uids: list[str]) -> None:
+    def _remove_outside(self) -> None:
         for path in self.state.get("created", []):
             subprocess.run(["rm", "-rf", "--one-file-system", path], capture_output=True)
         before = self.state.get("outside_before", {})
-        pod_logs = Path("/var/log/pods")
-        if "/var/log/pods" in before and pod_uids:
-            for folder in pod_logs.iterdir():
-                if folder.name.rsplit("_", 1)[-1] in pod_uids:
-                    subprocess.run(["rm", "-rf", "--one-file-system", str(folder)], capture_output=True)
         for path in ("/var/log/containers",):
             if path in before and Path(path).is_dir():
                 for link in Path(path).iterdir():
@@ -469,7 +461,7 @@ class LocalKube:
 
     def _start_node(self, node: Node, bin_dir: Path, api_address: str, local_images: list[images.LocalImage]) -> None:
         here = self.node_dir(node)
-        for sub in ("containerd/root", "containerd/state", "cni/net.d", "cni/ipam", "kubelet"):
+        for sub in ("containerd/root", "containerd/state", "cni/net.d", "cni/ipam", "kubelet", "pod-logs"):
             (here / sub).mkdir(parents=True, exist_ok=True)
         self._make_cgroup(node)
         self.state["bridges"].append({"name": node.bridge, "netns_pid": node.netns_pid})
@@ -488,7 +480,7 @@ class LocalKube:
         crt, key = self.pki_dir / f"kubelet-{node.name}.crt", self.pki_dir / f"kubelet-{node.name}.key"
         (here / "kubelet.yaml").write_text(configs.kubelet_config(
             ca=self.pki_dir / "ca.crt", serving_cert=crt, serving_key=key, runtime_socket=socket,
-            cgroup_root=node.cgroup_root, address=node.address, pod_cidr=node.pod_cidr))
+            cgroup_root=node.cgroup_root, address=node.address, pod_cidr=node.pod_cidr, pod_logs=here / "pod-logs"))
         self._spawn(f"kubelet-{node.name}", [
             str(bin_dir / "kubelet"), f"--config={here / 'kubelet.yaml'}",
             f"--kubeconfig={here / 'kubelet.kubeconfig'}", f"--root-dir={here / 'kubelet'}",
@@ -519,7 +511,6 @@ class LocalKube:
         """Stop everything this cluster started and remove what it made; return what went wrong
         (empty when all is gone)."""
         problems: list[str] = []
-        pod_uids = self._pod_uids()
         kubelets = [p for p in self.state["processes"] if p["name"].startswith("kubelet-")]
         for entry in kubelets:
             _stop(entry)
@@ -537,7 +528,7 @@ class LocalKube:
         for bridge in self.state["bridges"]:
             if not bridge.get("netns_pid"):  # a sandbox host's went with its namespace
                 subprocess.run(["ip", "link", "del", bridge["name"]], capture_output=True)
-        self._remove_outside(pod_uids)
+        self._remove_outside()
         inventory = self.state.get("inventory")
         if inventory and Path(inventory).exists() and configs.INVENTORY_HEADER in Path(inventory).read_text()[:400]:
             Path(inventory).unlink()

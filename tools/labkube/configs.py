@@ -97,7 +97,7 @@ def cni_config(*, bridge: str, subnet: str, ipam_dir: Path) -> str:
 
 
 def kubelet_config(*, ca: Path, serving_cert: Path, serving_key: Path, runtime_socket: Path,
-                   cgroup_root: str, address: str, pod_cidr: str, max_pods: int = 30) -> str:
+                   cgroup_root: str, address: str, pod_cidr: str, pod_logs: Path, max_pods: int = 30) -> str:
     """The KubeletConfiguration of one node on this machine.
 
     cgroupfs with cgroup v1 allowed (the VM has v1; 1.33 still runs there with
@@ -122,6 +122,9 @@ def kubelet_config(*, ca: Path, serving_cert: Path, serving_key: Path, runtime_s
         "tlsCertFile": str(serving_cert),
         "tlsPrivateKeyFile": str(serving_key),
         "containerRuntimeEndpoint": f"unix://{runtime_socket}",
+        # Each kubelet its own pod log folder: a kubelet deletes the folders in /var/log/pods of
+        # pods it does not run, which on a machine with two kubelets are the other node's.
+        "podLogsDir": str(pod_logs),
         "cgroupDriver": "cgroupfs",
         "cgroupRoot": cgroup_root,
         "cgroupsPerQOS": True,
