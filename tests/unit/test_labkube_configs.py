@@ -104,5 +104,27 @@ def test_the_build_key_follows_the_module_and_the_flags(tmp_path: Path) -> None:
 def test_a_missing_go_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(build.shutil, "which", lambda _: None)
     monkeypatch.setattr(build.os, "access", lambda *_: False)
-    with pytest.raises(build.BuildError, match="Go is needed to build Kubernetes"):
+    with pytest.raises(build.BuildError, match="Go >= 1.24 is needed to build Kubernetes"):
         build.go_binary()
+
+
+def test_the_module_zip_hash_is_the_go_commands() -> None:
+    import io
+    import zipfile
+
+    def zipped(entries: list[tuple[str, bytes]]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, data in entries:
+                archive.writestr(name, data)
+        return buffer.getvalue()
+
+    files = [("m@v1/b.txt", b"b"), ("m@v1/a.txt", b"a")]
+    # dirhash.Hash1 by hand: sorted "<sha256>  <name>" lines, hashed, base64.
+    import base64
+    import hashlib
+    lines = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(files))
+    expected = "h1:" + base64.b64encode(hashlib.sha256(lines.encode()).digest()).decode()
+    assert build.h1_of_zip(zipped(files)) == expected
+    assert build.h1_of_zip(zipped(list(reversed(files)))) == expected  # the zip's order does not matter
+    assert build.h1_of_zip(zipped([("m@v1/b.txt", b"B"), ("m@v1/a.txt", b"a")])) != expected
