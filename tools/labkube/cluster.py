@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -26,10 +27,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from shutil import which
 from typing import Any, Callable, Mapping
 
 from labkube import build, configs, images, pki
 from labkube.versions import KUBERNETES_VERSION
+from labsandbox import cgroups
 
 STATE_FILE = "state.json"
 MARKER_FILE = ".lab-kube"
@@ -153,7 +156,6 @@ class LocalKube:
     @staticmethod
     def missing_programs() -> list[str]:
         """Debian packages whose programs are missing (install them with apt-get)."""
-        from shutil import which
         return sorted({package for program, package in PROGRAMS.items() if which(program) is None})
 
     def preflight(self) -> None:
@@ -466,20 +468,20 @@ class LocalKube:
         self._make_cgroup(node)
         self.state["bridges"].append({"name": node.bridge, "netns_pid": node.netns_pid})
         self._save()
-        socket = self.containerd_socket(node)
+        runtime_socket = self.containerd_socket(node)
         (here / "containerd.toml").write_text(configs.containerd_config(
-            root=here / "containerd/root", state=here / "containerd/state", socket=socket,
+            root=here / "containerd/root", state=here / "containerd/state", socket=runtime_socket,
             cni_conf_dir=here / "cni/net.d", cni_bin_dir=CNI_BIN_DIR, sandbox_image=local_images[0].name))
         (here / "cni/net.d/10-lab-kube.conflist").write_text(configs.cni_config(
             bridge=node.bridge, subnet=node.pod_cidr, ipam_dir=here / "cni/ipam"))
         self.log(f"starting containerd and the kubelet of {node.name}")
         self._spawn(f"containerd-{node.name}", ["containerd", "--config", str(here / "containerd.toml")], node)
-        self._wait(f"containerd of {node.name}", lambda: socket.exists(), f"containerd-{node.name}", 60)
+        self._wait(f"containerd of {node.name}", lambda: runtime_socket.exists(), f"containerd-{node.name}", 60)
         for image in local_images:
-            images.import_image(image, str(socket))
+            images.import_image(image, str(runtime_socket))
         crt, key = self.pki_dir / f"kubelet-{node.name}.crt", self.pki_dir / f"kubelet-{node.name}.key"
         (here / "kubelet.yaml").write_text(configs.kubelet_config(
-            ca=self.pki_dir / "ca.crt", serving_cert=crt, serving_key=key, runtime_socket=socket,
+            ca=self.pki_dir / "ca.crt", serving_cert=crt, serving_key=key, runtime_socket=runtime_socket,
             cgroup_root=node.cgroup_root, address=node.address, pod_cidr=node.pod_cidr, pod_logs=here / "pod-logs"))
         self._spawn(f"kubelet-{node.name}", [
             str(bin_dir / "kubelet"), f"--config={here / 'kubelet.yaml'}",
@@ -515,7 +517,7 @@ class LocalKube:
         for entry in kubelets:
             _stop(entry)
         for root in self.state["cgroups"]:
-            _kill_cgroup(root)
+            cgroups.kill_all(_cgroup_tree(root))  # the pods' containers and their pause
         for entry in reversed(self.state["processes"]):
             _stop(entry)
         _kill_shims(self.workdir)
@@ -524,7 +526,7 @@ class LocalKube:
             problems += teardown(Path(self.state["sandbox"]), SANDBOX_ID)[1]
         problems += _unmount_under(self.workdir)
         for root in self.state["cgroups"]:
-            problems += _remove_cgroup(root)
+            problems += cgroups.remove(_cgroup_tree(root))
         for bridge in self.state["bridges"]:
             if not bridge.get("netns_pid"):  # a sandbox host's went with its namespace
                 subprocess.run(["ip", "link", "del", bridge["name"]], capture_output=True)
@@ -549,7 +551,6 @@ def sandbox_hostvars(box: Any) -> dict[str, dict[str, Any]]:
 
 
 def _port_in_use(port: int) -> bool:
-    import socket
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.2)
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -581,48 +582,15 @@ def _stop(entry: Mapping[str, Any], grace_s: float = 10.0) -> None:
         time.sleep(0.2)
 
 
-def _cgroup_dirs(root: str) -> list[Path]:
-    found = []
+def _cgroup_tree(root: str) -> list[Path]:
+    """Every directory of the node's cgroup tree in every v1 hierarchy, deepest first (the
+    kubelet nests kubepods/<qos>/<pod>/<container> under it)."""
+    found: list[Path] = []
     for hierarchy in sorted(CGROUP_V1_ROOT.iterdir()):
         top = hierarchy / root.lstrip("/")
         if top.is_dir() and not hierarchy.is_symlink():
-            found.append(top)
-    return found
-
-
-def _kill_cgroup(root: str) -> None:
-    """SIGKILL every process in the node's cgroup tree: the pods' containers and their pause."""
-    for _ in range(20):
-        pids: set[int] = set()
-        for top in _cgroup_dirs(root):
-            for procs in top.rglob("cgroup.procs"):
-                try:
-                    pids |= {int(x) for x in procs.read_text().split()}
-                except OSError:
-                    continue
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.2)
-
-
-def _remove_cgroup(root: str) -> list[str]:
-    problems = []
-    for top in _cgroup_dirs(root):
-        for sub in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            try:
-                sub.rmdir()
-            except OSError:
-                pass
-        try:
-            top.rmdir()
-        except OSError as err:
-            problems.append(f"cgroup {top}: {err.strerror}")
-    return problems
+            found += [top, *(p for p in top.rglob("*") if p.is_dir())]
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
 
 
 def _kill_shims(workdir: Path) -> None:

@@ -436,26 +436,20 @@ def _strip_docs(rootfs: Path) -> None:
     keep = {path for glob in _DOC_KEEP_GLOBS for path in rootfs.glob(glob)}
     for glob in _DOC_GLOBS:
         for entry in rootfs.glob(glob):
-            if entry in keep:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                _remove_all_but(entry, keep)
-            else:
-                entry.unlink()
-
-
-def _remove_all_but(directory: Path, keep: set[Path]) -> None:
-    """Remove a directory tree except the kept files (and the directories holding them)."""
-    if not any(path.is_relative_to(directory) for path in keep):
-        shutil.rmtree(directory)
-        return
-    for entry in directory.iterdir():
-        if entry in keep:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
             _remove_all_but(entry, keep)
-        else:
-            entry.unlink()
+
+
+def _remove_all_but(entry: Path, keep: set[Path]) -> None:
+    """Remove a file, link or directory tree except the kept files (and the directories holding them)."""
+    if entry in keep:
+        return
+    if not entry.is_dir() or entry.is_symlink():
+        entry.unlink()
+    elif not any(path.is_relative_to(entry) for path in keep):
+        shutil.rmtree(entry)
+    else:
+        for child in entry.iterdir():
+            _remove_all_but(child, keep)
 
 
 def _empty_dir(directory: Path, keep: set[str]) -> None:
