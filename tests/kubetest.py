@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -84,9 +85,7 @@ def real_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKube]:
     try:
         yield RealKube(kube, inventory)
     finally:
-        problems = LocalKube(workdir, Path("/nonexistent"), log=lambda _: None)
-        problems.load()
-        left = problems.down()
+        left = kube.down()
         assert not left, f"./lab kube down left: {left}"
 
 
@@ -104,6 +103,16 @@ def configured_kube(real_kube: RealKube) -> RealKube:
     except OSError:  # 404: not there yet
         real_kube.api("/api/v1/namespaces/lab/configmaps", method="POST", body=configmap)
     return real_kube
+
+
+def wait_until(what: str, check: Any, timeout_s: float = 90.0) -> None:
+    """Poll `check` every half second; fail naming `what` when it is still false after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not true after {timeout_s:g} s")
 
 
 def pods(real: RealKube, namespace: str, selector: str = "") -> list[dict[str, Any]]:

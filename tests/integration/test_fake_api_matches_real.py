@@ -418,6 +418,15 @@ def load_filter(name: str) -> Callable[..., Any]:
     return module.FilterModule().filters()[name]
 
 
+def drift_in_job(fake: Observed, real: Observed) -> list[str]:
+    """Every difference in the Job, its pods (on the wire and as the kit saw them) and its events."""
+    return [*drift("Job", fake.job, real.job, JOB_FIELDS),
+            *drift("Job status (kit)", {"status": fake.kit_status}, {"status": real.kit_status}, JOB_FIELDS),
+            *drift_in_pods("Pod", fake.pods, real.pods, POD_FIELDS),
+            *drift_in_pods("Pod (kit)", fake.kit_pods, real.kit_pods, POD_FIELDS),
+            *drift_in_events(fake.events, real.events, real.job["metadata"]["name"])]
+
+
 # --- the tests ---------------------------------------------------------------------------------
 
 
@@ -425,11 +434,7 @@ def test_a_complete_job_and_its_pods_read_the_same(complete: dict[str, Observed]
     fake, real = complete["fake"], complete["real"]
     assert real.job_info["state"] == "Complete", real.record
     assert fake.job_info == real.job_info
-    found = [*drift("Job", fake.job, real.job, JOB_FIELDS),
-             *drift("Job status (kit)", {"status": fake.kit_status}, {"status": real.kit_status}, JOB_FIELDS),
-             *drift_in_pods("Pod", fake.pods, real.pods, POD_FIELDS),
-             *drift_in_pods("Pod (kit)", fake.kit_pods, real.kit_pods, POD_FIELDS),
-             *drift_in_events(fake.events, real.events, real.job["metadata"]["name"])]
+    found = drift_in_job(fake, real)
     assert not found, "the stand-in drifted from the real API:\n" + "\n".join(found)
     job = real.job["metadata"]["name"]
     for observed in (fake, real):
@@ -512,11 +517,7 @@ def test_a_failed_job_reads_the_same(failed: dict[str, Observed]) -> None:
     fake, real = failed["fake"], failed["real"]
     assert real.job_info["state"] == "Failed", real.record
     assert fake.job_info == real.job_info
-    found = [*drift("Job", fake.job, real.job, JOB_FIELDS),
-             *drift("Job status (kit)", {"status": fake.kit_status}, {"status": real.kit_status}, JOB_FIELDS),
-             *drift_in_pods("Pod", fake.pods, real.pods, POD_FIELDS),
-             *drift_in_pods("Pod (kit)", fake.kit_pods, real.kit_pods, POD_FIELDS),
-             *drift_in_events(fake.events, real.events, real.job["metadata"]["name"])]
+    found = drift_in_job(fake, real)
     assert not found, "the stand-in drifted from the real API:\n" + "\n".join(found)
     job = real.job["metadata"]["name"]
     # The same worker refusing the same argument: byte for byte the same log, whose tail the

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from jobmodule import planned, run_module
-from kubetest import RealKube, pods
+from kubetest import RealKube, pods, wait_until
 from labtest import run_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.kube]
@@ -31,15 +31,6 @@ PART_OF = "app.kubernetes.io/part-of=pi-cluster-lab"
 
 def lab_jobs(real: RealKube) -> list[dict[str, Any]]:
     return list(real.api(f"/apis/batch/v1/namespaces/lab/jobs?labelSelector={PART_OF}")["items"])
-
-
-def wait_until(what: str, check: Any, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not true after {timeout_s:g} s")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +91,8 @@ def test_the_report_describes_the_real_node(bench: dict[str, Any], configured_ku
 
 def test_every_job_and_pod_is_gone_after_the_runs(bench: dict[str, Any], configured_kube: RealKube) -> None:
     assert lab_jobs(configured_kube) == []
-    wait_until("the runs' pods deleted", lambda: not pods(configured_kube, "lab", "app.kubernetes.io/name=pi-worker"))
+    wait_until("the runs' pods deleted",
+               lambda: not pods(configured_kube, "lab", "app.kubernetes.io/name=pi-worker"), 60)
 
 
 def module_vars(real: RealKube) -> dict[str, Any]:
@@ -115,7 +107,7 @@ def test_a_worker_that_fails_fails_the_run_with_its_log(configured_kube: RealKub
     assert "failed: Job pi-kube-fail-strong-n2-r1 in lab: Job Failed" in result["msg"]
     assert "--samples must be" in result["msg"] or "samples" in result["msg"]
     assert result["run"]["valid"] is False
-    wait_until("the failed Job deleted", lambda: not lab_jobs(configured_kube))
+    wait_until("the failed Job deleted", lambda: not lab_jobs(configured_kube), 60)
 
 
 def test_an_image_that_is_not_there_fails_at_once(configured_kube: RealKube, tmp_path: Path) -> None:
@@ -126,7 +118,7 @@ def test_an_image_that_is_not_there_fails_at_once(configured_kube: RealKube, tmp
     assert "cannot start: ErrImageNeverPull" in result["msg"], result["msg"]
     # Named at once, not after pi_k3s_start_timeout (300 s).
     assert time.monotonic() - started < 120
-    wait_until("the stuck Job deleted", lambda: not lab_jobs(configured_kube))
+    wait_until("the stuck Job deleted", lambda: not lab_jobs(configured_kube), 60)
 
 
 def test_an_api_server_that_stops_answering_mid_run_is_said_plainly(configured_kube: RealKube, tmp_path: Path) -> None:
@@ -157,7 +149,7 @@ def test_an_api_server_that_stops_answering_mid_run_is_said_plainly(configured_k
     assert result["failed"] is True
     assert "lost contact with the cluster while Job pi-kube-lost-strong-n1-r1 ran" in result["msg"], result["msg"]
     assert result["run"]["valid"] is False and result["job"]["deleted"] is False
-    wait_until("the API server answering again", lambda: configured_kube.kube._api_ok("/readyz"))
+    wait_until("the API server answering again", lambda: configured_kube.kube._api_ok("/readyz"), 60)
     configured_kube.api("/apis/batch/v1/namespaces/lab/jobs/pi-kube-lost-strong-n1-r1", method="DELETE",
                    body={"propagationPolicy": "Background"})
-    wait_until("the Job deleted", lambda: not lab_jobs(configured_kube))
+    wait_until("the Job deleted", lambda: not lab_jobs(configured_kube), 60)

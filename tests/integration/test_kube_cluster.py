@@ -14,7 +14,6 @@ import re
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 from pathlib import Path
 from typing import Any
@@ -22,22 +21,13 @@ from typing import Any
 import pytest
 import yaml
 
-from kubetest import RealKube, pods
+from kubetest import RealKube, pods, wait_until
 from labtest import REPO, run_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.kube]
 
 RESTRICTED = {"runAsNonRoot": True, "runAsUser": 65535, "allowPrivilegeEscalation": False,
               "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
-
-
-def wait_until(what: str, check: Any, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not true after {timeout_s:g} s")
 
 
 def node(real: RealKube, name: str) -> dict[str, Any]:

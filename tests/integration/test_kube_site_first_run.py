@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kubetest import RealKube
+from kubetest import RealKube, wait_until
 from labtest import run_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.kube]
@@ -102,9 +102,6 @@ def test_reset_of_an_agent_deletes_its_node_object_first(configured_kube: RealKu
         assert gone.value.code == 404
     finally:
         configured_kube.kube.restart(f"kubelet-{agent}")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and agent not in configured_kube.kube.ready_nodes():
-            time.sleep(0.5)
-        assert agent in configured_kube.kube.ready_nodes()
+        wait_until(f"{agent} registered and Ready again", lambda: agent in configured_kube.kube.ready_nodes(), 120)
         assert run_playbook("playbooks/cluster_config.yml", "-i", str(configured_kube.inventory),
                             timeout=300).returncode == 0
