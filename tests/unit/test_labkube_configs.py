@@ -61,7 +61,8 @@ def test_the_inventory_never_names_site_yml_groups() -> None:
         kubeconfig_path=Path("/w/admin.kubeconfig"), cluster_name="kube-local",
         images={"worker": "localhost/lab-worker:bookworm-1", "pause": "localhost/lab-pause:1"},
         nodes=[{"name": "lab-kube-1", "server": True, "connection": {"ansible_connection": "local"}},
-               {"name": "lab-kube-2", "server": False, "connection": {"ansible_host": "10.213.0.2"}}])
+               {"name": "lab-kube-2", "server": False, "connection": {"ansible_host": "10.213.0.2"}}],
+        node_storage=Path("/w/storage"))
     assert text.startswith(configs.INVENTORY_HEADER)
     document = json.loads(text[len(configs.INVENTORY_HEADER):])
     children = document["all"]["children"]
@@ -72,6 +73,10 @@ def test_the_inventory_never_names_site_yml_groups() -> None:
     assert variables["cluster_backend"] == "k3s" and variables["lab_pi_image"].startswith("localhost/")
     assert variables["pi_k3s_image_pull_policy"] == "Never"
     assert variables["cluster_config_server_group"] == "kube_local_server"
+    # The transcode ships to, and fetches from, every node of the local cluster's own group,
+    # into the folder its pods see through the claim.
+    assert variables["lab_k3s_nodes_group"] == "kube_local" and variables["lab_node_storage"] == "/w/storage"
+    assert variables["lab_transcode_image"] == variables["lab_pi_image"]
 
 
 def test_certificates_carry_the_identity_kubernetes_reads(tmp_path: Path) -> None:

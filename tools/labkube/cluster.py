@@ -138,6 +138,20 @@ class LocalKube:
     def containerd_socket(self, node: Node) -> Path:
         return self.node_dir(node) / "containerd.sock"
 
+    @property
+    def node_storage(self) -> Path:
+        """The path every node's folder for the workload pods has (the inventory's lab_node_storage).
+
+        Node 1 (this machine) has it for real; each sandbox node has a folder of its own in its
+        node directory, bind-mounted at this path in the namespaces that node's SSH sessions
+        and its containerd and kubelet see: a pod reads and writes the folder of its own node,
+        as on Pis, so a file fetched from the wrong node is missing here too."""
+        return self.workdir / "storage"
+
+    def own_storage(self, name: str) -> Path:
+        """A sandbox node's own storage folder (see node_storage)."""
+        return self.workdir / "nodes" / name / "storage"
+
     # ---- state ---------------------------------------------------------------------------
     def _save(self) -> None:
         path = self.workdir / STATE_FILE
@@ -181,15 +195,25 @@ class LocalKube:
                             "or etcd running? (./lab kube status)")
 
     # ---- processes ------------------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str], node: Node | None = None, env: Mapping[str, str] | None = None) -> int:
+    def _spawn(self, name: str, argv: list[str], node: Node | None = None, env: Mapping[str, str] | None = None,
+               *, join_mounts_of: int | None = None) -> int:
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"
         if node is not None and node.netns_pid:
-            # Its network and host name, not its mounts: the sandbox host's private /root, /run
-            # and /var/tmp would hide the binaries' cache and a work folder there, and the
-            # node's own files are all under the work folder anyway.
-            argv = ["nsenter", "-t", str(node.netns_pid), "--net", "--uts", "--", *argv]
+            # Its network and host name, not the sandbox host's mounts: its private /root, /run
+            # and /var/tmp would hide the binaries' cache and a work folder there. Instead the
+            # node's containerd gets a mount namespace of its own (a copy of this machine's,
+            # receiving its later mounts) where the node's storage folder sits at the shared
+            # path, and its kubelet joins it: the volumes the kubelet mounts must be the ones
+            # runc sees.
+            if join_mounts_of is not None:
+                argv = ["nsenter", "-t", str(join_mounts_of), "--net", "--uts", "--mount", "--", *argv]
+            else:
+                argv = ["nsenter", "-t", str(node.netns_pid), "--net", "--uts", "--",
+                        "unshare", "--mount", "--propagation", "slave", "--",
+                        "sh", "-c", 'mount --bind "$1" "$2" && shift 2 && exec "$@"', "labkube-node",
+                        str(self.own_storage(node.name)), str(self.node_storage), *argv]
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=dict(os.environ, **(env or {})))
@@ -321,6 +345,13 @@ class LocalKube:
         box = Sandbox(box_dir, sandbox_id=SANDBOX_ID)
         hosts = [box.add_host(f"lab-kube-{i}") for i in range(2, count + 2)]
         box.start()
+        self.node_storage.mkdir(exist_ok=True)
+        for host in hosts:  # what Ansible over SSH sees there: the node's own storage folder
+            own = self.own_storage(host.name)
+            own.mkdir(parents=True, exist_ok=True)
+            done = host.exec("mount", "--bind", str(own), str(self.node_storage))
+            if done.returncode != 0:
+                raise KubeError(f"cannot give {host.name} its storage folder: {done.stderr.strip()}")
         inventory = sandbox_hostvars(box)
         return [Node(name=h.name, index=i, address=h.address, server=False, netns_pid=h.pid,
                      api_address=h.gateway, connection=inventory[h.name])
@@ -463,8 +494,9 @@ class LocalKube:
 
     def _start_node(self, node: Node, bin_dir: Path, api_address: str, local_images: list[images.LocalImage]) -> None:
         here = self.node_dir(node)
-        for sub in ("containerd/root", "containerd/state", "cni/net.d", "cni/ipam", "kubelet", "pod-logs"):
+        for sub in ("containerd/root", "containerd/state", "cni/net.d", "cni/ipam", "kubelet", "pod-logs", "storage"):
             (here / sub).mkdir(parents=True, exist_ok=True)
+        self.node_storage.mkdir(exist_ok=True)
         self._make_cgroup(node)
         self.state["bridges"].append({"name": node.bridge, "netns_pid": node.netns_pid})
         self._save()
@@ -475,7 +507,7 @@ class LocalKube:
         (here / "cni/net.d/10-lab-kube.conflist").write_text(configs.cni_config(
             bridge=node.bridge, subnet=node.pod_cidr, ipam_dir=here / "cni/ipam"))
         self.log(f"starting containerd and the kubelet of {node.name}")
-        self._spawn(f"containerd-{node.name}", ["containerd", "--config", str(here / "containerd.toml")], node)
+        containerd = self._spawn(f"containerd-{node.name}", ["containerd", "--config", str(here / "containerd.toml")], node)
         self._wait(f"containerd of {node.name}", lambda: runtime_socket.exists(), f"containerd-{node.name}", 60)
         for image in local_images:
             images.import_image(image, str(runtime_socket))
@@ -488,12 +520,13 @@ class LocalKube:
             f"--kubeconfig={here / 'kubelet.kubeconfig'}", f"--root-dir={here / 'kubelet'}",
             f"--hostname-override={node.name}", f"--node-ip={node.address}",
             f"--node-labels=lab.pi-cluster/local-node={node.index}", "--v=1",
-        ], node)
+        ], node, join_mounts_of=containerd if node.netns_pid else None)
 
     # ---- inventory ---------------------------------------------------------------------------
     def write_inventory(self, path: Path) -> None:
         text = configs.inventory(kubeconfig_path=self.admin_kubeconfig, nodes=self.state["nodes"],
-                                 images=self.state["images"], cluster_name=CLUSTER_NAME)
+                                 images=self.state["images"], cluster_name=CLUSTER_NAME,
+                                 node_storage=self.node_storage)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         self.state["inventory"] = str(path)

@@ -153,7 +153,7 @@ def kubelet_config(*, ca: Path, serving_cert: Path, serving_key: Path, runtime_s
 
 
 def inventory(*, kubeconfig_path: Path, nodes: list[Mapping[str, Any]], images: Mapping[str, str],
-              cluster_name: str) -> str:
+              cluster_name: str, node_storage: Path) -> str:
     """The Ansible inventory of the local cluster (inventory/kube-local.yml).
 
     `nodes`: name, server (bool), and `connection` vars for reaching the node's host
@@ -175,10 +175,14 @@ def inventory(*, kubeconfig_path: Path, nodes: list[Mapping[str, Any]], images: 
                 "lab_pi_image": images["worker"],
                 "pi_k3s_image_has_numpy": True,
                 "pi_k3s_image_pull_policy": "Never",
+                "lab_transcode_image": images["worker"],  # it has ffmpeg too
+                "transcode_k3s_image_pull_policy": "Never",
+                # Each node's own folder at this path (LocalKube.node_storage).
+                "lab_node_storage": str(node_storage),
+                "lab_k3s_nodes_group": "kube_local",
                 "cluster_config_prepull_pause_image": images["pause"],
                 "cluster_config_server_group": "kube_local_server",
                 "cluster_config_agent_group": "kube_local_agent",
-                "pi_k3s_ssh_group": "kube_local",
             },
             "children": {
                 "controller": {"hosts": {"localhost": {
