@@ -10,7 +10,7 @@ from ansible.module_utils.labkit.transcode.segments import segments_step
 
 DOCUMENTATION = r"""
 module: lab_transcode_segments
-short_description: Transcode a planned video's segments in parallel (local or ssh backend)
+short_description: Transcode a planned video's segments in parallel (local, ssh or k3s backend)
 description:
   - Hands each pending segment (its chunk made by lab_transcode_split) to the
     segment worker (plugins/workers/transcode_segment.sh), longest first, on the
@@ -61,6 +61,19 @@ options:
     description: With C(hosts), the hosts' ffprobe.
     type: str
     default: ffprobe
+  k3s:
+    description:
+      - The k3s backend's settings; when given, the segments run as the pods of one Indexed Job
+        (labkit.backends.k3s) and each segment is fetched from the node that made it. Keys
+        C(kubeconfig), C(context), C(namespace), C(image), C(pull_policy), C(claim) (the node
+        storage's PersistentVolumeClaim), C(node_storage) (its folder on the nodes),
+        C(storage_mount) (in the pods), C(run_as_user), C(cpu_request), C(cpu_limit),
+        C(memory_request), C(memory_limit), C(node_selector), C(lost_node_s), C(start_timeout),
+        C(poll_interval), C(keep), and C(nodes) (each node's C(name) in Kubernetes, C(local) for
+        this machine, else its connection variables).
+      - Each pending segment's chunk must already be in
+        C(node_storage)/transcode/<work folder name>/chunks on every node (ansible.posix.synchronize).
+    type: dict
   owner:
     description:
       - PID of the ansible-playbook process the run belongs to (the C(lab_owner_pid) filter); when
@@ -115,4 +128,5 @@ if __name__ == "__main__":
                 "hosts": {"type": "list", "elements": "dict", "default": []},
                 "remote_work": {"type": "str", "default": ""}, "host_worker": {"type": "str", "default": ""},
                 "host_ffmpeg": {"type": "str", "default": "ffmpeg"},
-                "host_ffprobe": {"type": "str", "default": "ffprobe"}})
+                "host_ffprobe": {"type": "str", "default": "ffprobe"},
+                "k3s": {"type": "dict", "no_log": False}})

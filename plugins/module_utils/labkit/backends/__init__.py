@@ -170,6 +170,34 @@ def lost_hosts_text(outcome: BackendOutcome) -> list[str]:
     return lines
 
 
+def mapped_path(path: str, paths: Mapping[str, str]) -> str:
+    """Where a remote side (an SSH host, a pod) sees a controller path: `paths` maps controller
+    folders to its folders, the longest matching folder wins; any other path is the same."""
+    for local, remote in sorted(paths.items(), key=lambda pair: -len(pair[0].rstrip("/"))):
+        local = local.rstrip("/") or "/"
+        if path == local:
+            return remote
+        if path.startswith(local if local.endswith("/") else local + "/"):
+            return remote.rstrip("/") + "/" + path[len(local):].lstrip("/")
+    return path
+
+
+def mapped_item(item: WorkItem, paths: Mapping[str, str]) -> WorkItem:
+    """The item as a remote side runs it: argv, env values, inputs and outputs that are
+    controller paths under a `paths` folder point into its folder. Only whole arguments are
+    rewritten ("--output=/x" is not; pass "--output", "/x")."""
+    if not paths:
+        return item
+
+    def there(value: str) -> str:
+        return mapped_path(value, paths)
+
+    return WorkItem(name=item.name, argv=tuple(there(a) for a in item.argv),
+                    env={k: there(v) for k, v in item.env.items()},
+                    inputs=tuple(there(p) for p in item.inputs), outputs=tuple(there(p) for p in item.outputs),
+                    index=item.index, final_exit_codes=item.final_exit_codes)
+
+
 def result_of(stdout: str) -> dict:
     """The one well-formed RESULT record of a worker's stdout; WorkFailed naming what is wrong otherwise."""
     parsed = parse_result_lines(stdout)

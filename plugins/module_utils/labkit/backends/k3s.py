@@ -12,26 +12,29 @@ objects is the pure `labkit.k8s_jobs`; this file adds the calls to the API
 builds the API client (kubernetes.core's connection options) and calls
 `run_indexed_job`; nothing here imports Ansible.
 
-How this maps onto the `Backend` interface (`labkit.backends`): a run's
-WorkItems are the Job's completion indices (item i is pod i, its
-JOB_COMPLETION_INDEX), `slots` is the Job's `parallelism` (every item at once
-today: parallelism = completions = N), a retry would be a per-index backoff
-(`backoffLimitPerIndex`), and T_e2e is measured the same way. `K3sBackend.run`
-is not implemented yet: the pod template (image, the ConfigMap that ships the
-worker, security context, resources, spreading) is rendered by the role from
-the PlannedRun (roles/pi/templates/pi-job.yaml.j2), not from WorkItem.argv,
-and a workload with `inputs`/`outputs` (the transcode) needs files shipped to
-and from the pods. That is the transcode-on-the-cluster issue; it will reuse
-`JobRunner`, `wait` and `k8s_jobs` as they are.
+`K3sBackend` is the `Backend` interface on the cluster, for work items with
+files (the transcode's segments): a batch of items is one Indexed Job
+(`labkit.k8s_items`: pod i runs item i, `parallelism` the slots, retries per
+index), the item's files are in the node storage every pod sees through a
+PersistentVolumeClaim, and each finished pod's outputs are fetched from the
+node it ran on (`NodeFiles`) before `accept` judges them.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import time
-from typing import Any, Mapping, Optional
+import uuid
+from typing import Any, Mapping, Optional, Sequence
 
-from ..k8s_jobs import TERMINAL_POD_PHASES, JobCollection, collect_job, job_finished, record_of_job, stuck_reason
+from .. import k8s_items
+from ..k8s_jobs import (TERMINAL_POD_PHASES, JobCollection, collect_job, container_status, job_finished,
+                        pod_index, pod_name, pod_phases, pod_problem, record_of_job, stuck_reason)
 from ..runs import PlannedRun, RunRecord
+from ..supervise import Children
 from ..text import plural
+from . import (Accept, Attempt, BackendOutcome, ItemOutcome, Progress, WorkFailed, WorkItem, mapped_item,
+               mapped_path, result_of, tail)
 
 try:  # optional: the pure parts (and their tests) work without the client
     from kubernetes import client as k8s_client
@@ -44,6 +47,17 @@ except ImportError:  # pragma: no cover - the module reports the missing library
 
 # Seconds to keep polling for the Job's terminal condition once every pod has finished.
 SETTLE_S = 30.0
+
+
+def api_client(kubeconfig: Optional[str], context: Optional[str] = None) -> Any:
+    """A client of the cluster a kubeconfig names (the kubernetes package's own loader)."""
+    if k8s_client is None:
+        raise WorkFailed("the kubernetes Python client is not installed (pip install kubernetes)")
+    from kubernetes import config as k8s_config
+    try:
+        return k8s_config.new_client_from_config(config_file=kubeconfig or None, context=context or None)
+    except Exception as err:  # ConfigException, OSError, YAML errors
+        raise WorkFailed(f"cannot load the kubeconfig {kubeconfig or '(default)'}: {err}") from None
 
 
 class JobNotCreated(Exception):
@@ -128,6 +142,29 @@ class JobRunner:
     def delete(self) -> None:
         self.batch.delete_namespaced_job(self.name, self.namespace, propagation_policy="Background",
                                          _request_timeout=self.timeout)
+
+    def create_configmap(self, manifest: Mapping[str, Any]) -> None:
+        """The batch's ConfigMap, replacing one a killed run left behind under the same name."""
+        try:
+            self.core.delete_namespaced_config_map(self.name, self.namespace, _request_timeout=self.timeout)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+        self.core.create_namespaced_config_map(self.namespace, manifest, _request_timeout=self.timeout)
+
+    def own_configmap(self) -> None:
+        """Make the Job the ConfigMap's owner: it goes with the Job (also by its TTL)."""
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": self.name, "uid": self.uid,
+                 "blockOwnerDeletion": False}
+        self.core.patch_namespaced_config_map(self.name, self.namespace, {"metadata": {"ownerReferences": [owner]}},
+                                              _request_timeout=self.timeout)
+
+    def delete_configmap(self) -> None:
+        try:
+            self.core.delete_namespaced_config_map(self.name, self.namespace, _request_timeout=self.timeout)
+        except ApiException as err:
+            if err.status != 404:
+                raise
 
 
 def wait(runner: JobRunner, completions: int, t0: float, timeout: float, start_timeout: float,
@@ -235,3 +272,307 @@ def progress_line(record: RunRecord, label: str) -> str:
     return (f"{label}: {len(record.results)}/{record.workers} results in {t_text} on {', '.join(nodes) or 'no node'}"
             + (f" ({plural(int(queued), 'pod')} waited for a free core: oversubscribed)" if queued
                else " (oversubscribed)" if record.oversubscribed else ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# The Backend interface: a batch of work items as one Indexed Job.
+
+class NodeFiles:
+    """The files pods left in the storage folder of their node, brought to the controller.
+
+    `nodes`: each node's Kubernetes name (`name`), `local: true` for this machine, and
+    otherwise its connection variables (`labkit.hosts.connection_of`), as Ansible reaches
+    it; `paths` maps a controller folder to the same folder in a node's storage."""
+
+    def __init__(self, nodes: Sequence[Mapping[str, Any]], paths: Mapping[str, str],
+                 children: Optional[Children] = None) -> None:
+        from ..hosts import ssh_host
+        from .ssh import SshBackend
+
+        self.paths = dict(paths)
+        self.local = {str(n["name"]) for n in nodes if n.get("local")}
+        remote = [ssh_host(n, 1, self.paths) for n in nodes if not n.get("local")]
+        self.ssh = SshBackend(remote, children) if remote else None
+
+    @property
+    def names(self) -> set[str]:
+        return self.local | set(self.ssh.hosts if self.ssh else ())
+
+    def fetch(self, node: str, item: WorkItem) -> None:
+        """Bring every output of `item` from `node`, removed there once read; WorkFailed if one is missing."""
+        if node in self.local:
+            for local in item.outputs:
+                there = mapped_path(local, self.paths)
+                temporary = os.path.join(os.path.dirname(local) or ".", f".{os.path.basename(local)}.fetch-{uuid.uuid4().hex[:8]}")
+                try:
+                    shutil.copyfile(there, temporary)
+                    os.replace(temporary, local)
+                    os.remove(there)
+                except OSError as err:
+                    if os.path.exists(temporary):
+                        os.remove(temporary)
+                    raise WorkFailed(f"output {there} could not be read on {node}: {err.strerror or err}") from None
+        elif self.ssh is not None and node in self.ssh.hosts:
+            self.ssh.fetch(node, item)
+        else:
+            raise WorkFailed(f"the pod ran on node {node}, which is not among the nodes the inventory lists "
+                             f"({', '.join(sorted(self.names)) or 'none'}): its output cannot be fetched; "
+                             "add the node to lab_k3s_nodes_group, or keep work off it with a node selector")
+
+    def close(self) -> None:
+        if self.ssh is not None:
+            self.ssh.close()
+
+
+def _disruption(pod: Mapping[str, Any]) -> Optional[str]:
+    """Why Kubernetes took the pod away (node lost, drained, preempted), or None."""
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "DisruptionTarget" and str(condition.get("status")) == "True":
+            return f"{condition.get('reason') or 'disrupted'}: {condition.get('message') or ''}".strip(": ")
+    return None
+
+
+def _exit_code(pod: Mapping[str, Any]) -> Optional[int]:
+    terminated = ((container_status(pod, k8s_items.CONTAINER) or {}).get("state") or {}).get("terminated")
+    code = terminated.get("exitCode") if isinstance(terminated, Mapping) else None
+    return int(code) if isinstance(code, int) else None
+
+
+class K3sBackend:
+    """Work items as one Indexed Job per batch (`labkit.k8s_items`); `run` is the Backend protocol's.
+
+    The items name controller files; `pod_paths` maps the controller's folder to where the
+    pods see the same files in the node storage, `files` brings the outputs back. A failed
+    pod is retried by Kubernetes (`backoffLimitPerIndex` = retries) wherever the scheduler
+    puts it; a pod disrupted by a lost or drained node runs again without costing a retry,
+    and the node is named in `BackendOutcome.hosts_lost`."""
+
+    name = "k3s"
+
+    def __init__(self, api_client: Any, *, namespace: str, job_name: str, pod: k8s_items.PodSettings,
+                 programs: Mapping[str, str], pod_paths: Mapping[str, str], files: NodeFiles,
+                 component: str = "worker", start_timeout_s: float = 300.0, poll_interval_s: float = 1.0,
+                 request_timeout_s: float = 30.0, keep: bool = False) -> None:
+        self.api_client = api_client
+        self.namespace = namespace
+        self.job_name = k8s_items.job_name(job_name)
+        self.pod = pod
+        self.programs = dict(programs)
+        self.pod_paths = dict(pod_paths)
+        self.files = files
+        self.component = component
+        self.start_timeout_s = start_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.request_timeout_s = request_timeout_s
+        self.keep = keep
+        self.job_info: dict[str, Any] = {"name": self.job_name, "namespace": namespace, "state": None, "deleted": False}
+
+    def throttle_reading(self) -> Optional[str]:
+        return None  # the nodes are read over SSH by the playbook (lab_node_context)
+
+    def close(self) -> None:
+        self.files.close()
+
+    def run(self, items: Sequence[WorkItem], slots: int, *, retries: int = 0,
+            timeout_s: Optional[float] = None, accept: Optional[Accept] = None,
+            on_progress: Optional[Progress] = None) -> BackendOutcome:
+        if not items:
+            return BackendOutcome(t_e2e_s=0.0)
+        pod_items = [mapped_item(item, self.pod_paths) for item in items]
+        configmap = k8s_items.configmap(self.job_name, self.namespace, pod_items, self.programs, self.component)
+        job = k8s_items.job(self.job_name, self.namespace, pod_items, slots, self.pod, retries=retries,
+                            deadline_s=int(timeout_s) if timeout_s else None, component=self.component)
+        runner = JobRunner(self.api_client, self.namespace, self.job_name, k8s_items.CONTAINER,
+                           self.request_timeout_s)
+        batch = _Batch(items, retries, accept, on_progress, self.files)
+        t0 = time.monotonic()
+        batch.t0_wall = time.time()
+        try:
+            runner.create_configmap(configmap)
+            runner.create(job)
+            runner.own_configmap()
+        except ApiException as err:
+            hint = f"; delete it: kubectl -n {self.namespace} delete job {self.job_name}" if err.status == 409 else ""
+            self._clean_up(runner, created=runner.uid is not None)
+            raise WorkFailed(f"cannot create Job {self.job_name} in namespace {self.namespace}: "
+                             f"{api_error(err)}{hint}") from None
+        except Exception as err:  # connection refused, TLS: the cluster, not a traceback
+            self._clean_up(runner, created=runner.uid is not None)
+            raise WorkFailed(f"cannot reach the cluster to create Job {self.job_name}: {err}") from None
+        try:
+            self._follow(runner, batch, t0, timeout_s)
+        except ApiException as err:
+            batch.fail_rest(f"lost track of Job {self.job_name}: {api_error(err)}")
+        except Exception as err:  # connection lost mid-run
+            batch.fail_rest(f"lost contact with the cluster while Job {self.job_name} ran: {err}")
+        finally:
+            self._clean_up(runner, created=True)
+        return batch.outcome(time.monotonic() - t0)
+
+    def _follow(self, runner: JobRunner, batch: "_Batch", t0: float, timeout_s: Optional[float]) -> None:
+        settled_at: Optional[float] = None
+        while True:
+            now = time.monotonic() - t0
+            pods = runner.pods()
+            for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or "")):
+                if (pod.get("status") or {}).get("phase") in TERMINAL_POD_PHASES and pod_name(pod) not in batch.seen:
+                    batch.pod_finished(pod, self._log(runner, pod_name(pod)), time.monotonic() - t0)
+            if batch.all_done():
+                self.job_info["state"] = job_finished(runner.job_status()) or "every pod finished"
+                return
+            status = runner.job_status()
+            state = job_finished(status)
+            if state is not None:
+                # The Job has ended: what its pods said is read on this pass or the next.
+                settled_at = settled_at if settled_at is not None else now
+                if now - settled_at > 2 * self.poll_interval_s + 1.0:
+                    self.job_info["state"] = state
+                    failed = k8s_items.parse_indexes(status.get("failedIndexes"))
+                    batch.fail_rest(f"Job {self.job_name} {state}" + (
+                        f" with index(es) {status.get('failedIndexes')} failed" if failed else "")
+                        + "; " + "; ".join(runner.warning_events() or ["no pod of it was seen finishing"]))
+                    return
+            # Every pod, finished ones too: "no container started" means none ever did.
+            stuck = stuck_reason(pods, now, self.start_timeout_s, k8s_items.CONTAINER)
+            if stuck:
+                self.job_info["state"] = f"Stuck: {stuck}"
+                events = runner.warning_events()
+                batch.fail_rest(f"the pods cannot run: {stuck} (image {self.pod.image}, imagePullPolicy "
+                                f"{self.pod.pull_policy})" + (f"; {'; '.join(events)}" if events else ""))
+                return
+            if timeout_s is not None and now > timeout_s:
+                self.job_info["state"] = "Timeout"
+                batch.fail_rest(f"timed out after {timeout_s:g} s", timed_out=True)
+                return
+            time.sleep(self.poll_interval_s)
+
+    def _log(self, runner: JobRunner, name: str) -> str:
+        try:
+            return runner.log(name)
+        except ApiException as err:
+            return f"(the log of pod {name} could not be read: {api_error(err)})"
+
+    def _clean_up(self, runner: JobRunner, created: bool) -> None:
+        if self.keep:
+            return
+        try:
+            if created:
+                runner.delete()
+                self.job_info["deleted"] = True
+            runner.delete_configmap()
+        except Exception:  # the Job's TTL and the ConfigMap's owner reference remove them later
+            pass
+
+
+class _Batch:
+    """The items of one Job as their pods finish: outcomes, failed attempts, lost nodes, lanes."""
+
+    def __init__(self, items: Sequence[WorkItem], retries: int, accept: Optional[Accept],
+                 on_progress: Optional[Progress], files: NodeFiles) -> None:
+        self.items = list(items)
+        self.retries = retries
+        self.accept = accept
+        self.on_progress = on_progress
+        self.files = files
+        self.t0_wall = time.time()
+        self.seen: set[str] = set()
+        self.outcomes: dict[int, ItemOutcome] = {}
+        self.tries: dict[int, int] = {}          # pods of each index seen finishing
+        self.failures: dict[int, int] = {}       # of them, failures that count against the retries
+        self.attempts: list[Attempt] = []
+        self.hosts_lost: list[str] = []
+        self.host_errors: dict[str, str] = {}
+        self.redone: dict[str, list[str]] = {}
+        self.lanes: dict[str, list[int]] = {}    # per node, when each lane is free again (ns)
+
+    def all_done(self) -> bool:
+        return len(self.outcomes) == len(self.items)
+
+    def _lane(self, node: str, result: Mapping[str, Any]) -> int:
+        """A lane on its node for the chart: the first one free when this item started."""
+        start, end = result.get("t_start_ns"), result.get("t_end_ns")
+        lanes = self.lanes.setdefault(node, [])
+        if not isinstance(start, int) or not isinstance(end, int):
+            return 0
+        for lane, free_at in enumerate(lanes):
+            if free_at <= start:
+                lanes[lane] = end
+                return lane
+        lanes.append(end)
+        return len(lanes) - 1
+
+    def _finish(self, index: int, outcome: ItemOutcome) -> None:
+        self.outcomes[index] = outcome
+        if self.on_progress is not None:
+            self.on_progress(len(self.outcomes), len(self.items), outcome)
+
+    def pod_finished(self, pod: Mapping[str, Any], log: str, finished_s: float) -> None:
+        name = pod_name(pod)
+        self.seen.add(name)
+        index = pod_index(pod)
+        if index is None or not 0 <= index < len(self.items) or index in self.outcomes:
+            return
+        item = self.items[index]
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        self.tries[index] = self.tries.get(index, 0) + 1
+        attempt = self.tries[index]
+        if (pod.get("status") or {}).get("phase") == "Succeeded":
+            self._succeeded(pod, item, index, node, attempt, log, finished_s)
+        else:
+            self._failed(pod, item, index, node, attempt, log, finished_s)
+
+    def _succeeded(self, pod: Mapping[str, Any], item: WorkItem, index: int, node: str, attempt: int,
+                   log: str, finished_s: float) -> None:
+        try:
+            result = result_of(log)
+            self.files.fetch(node, item)
+            if self.accept is not None:
+                self.accept(item, result)
+        except WorkFailed as err:
+            # The pod succeeded, so Kubernetes will not run the index again: the item fails here
+            # (kept out of the manifest), and a rerun of the playbook redoes it.
+            self.attempts.append(Attempt(item.name, attempt, 0, node, str(err)))
+            self._finish(index, ItemOutcome(item.name, item.index, 0, node, attempt, 0, log, "",
+                                            finished_s, finished_s, error=str(err), final=err.final))
+            return
+        phases = pod_phases(pod, result, k8s_items.CONTAINER)
+        phases.pop("compute_s")
+        result = {**result, **phases, "pod": pod_name(pod), "attempt": attempt, "node": node or result.get("node")}
+        lane = self._lane(node, result)
+        start = result.get("t_start_ns")
+        started_s = start / 1e9 - self.t0_wall if isinstance(start, int) else finished_s
+        self._finish(index, ItemOutcome(item.name, item.index, lane, node, attempt, 0, log, "",
+                                        started_s, finished_s, result=result))
+
+    def _failed(self, pod: Mapping[str, Any], item: WorkItem, index: int, node: str, attempt: int,
+                log: str, finished_s: float) -> None:
+        disrupted = _disruption(pod)
+        code = _exit_code(pod)
+        error = pod_problem(pod, log, 3, k8s_items.CONTAINER)
+        if disrupted:
+            if node and node not in self.hosts_lost:
+                self.hosts_lost.append(node)
+                self.host_errors[node] = disrupted
+            self.redone.setdefault(node, []).append(item.name)
+        else:
+            self.failures[index] = self.failures.get(index, 0) + 1
+        self.attempts.append(Attempt(item.name, attempt, 0, node, error, host_lost=bool(disrupted)))
+        cause = item.final_exit_codes.get(code) if code is not None else None
+        if cause is not None:
+            self._finish(index, ItemOutcome(item.name, item.index, 0, node, attempt, code, log, "", finished_s,
+                                            finished_s, error=f"{cause} (exited {code}, not retried): {tail(log)}",
+                                            final=True))
+        elif self.failures.get(index, 0) > self.retries:
+            self._finish(index, ItemOutcome(item.name, item.index, 0, node, attempt, code, log, "", finished_s,
+                                            finished_s, error=error))
+
+    def fail_rest(self, reason: str, timed_out: bool = False) -> None:
+        for index, item in enumerate(self.items):
+            if index not in self.outcomes:
+                self._finish(index, ItemOutcome(item.name, item.index, 0, "", self.tries.get(index, 0), None, "", "",
+                                                0.0, 0.0, timed_out=timed_out, error=reason))
+
+    def outcome(self, t_e2e_s: float) -> BackendOutcome:
+        return BackendOutcome(t_e2e_s=t_e2e_s, items=[self.outcomes[i] for i in range(len(self.items))],
+                              attempts=self.attempts, hosts_lost=self.hosts_lost, host_errors=self.host_errors,
+                              redone=self.redone)

@@ -80,6 +80,7 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence
 from ..environment import parse_throttled
 from ..supervise import Children
 from . import (Accept, Attempt, BackendOutcome, ItemOutcome, Progress, WorkFailed, WorkItem, exit_failure,
+               mapped_item, mapped_path,
                result_of, tail)
 
 # ssh's own failures (connection refused, timed out, lost, authentication) all exit 255.
@@ -147,29 +148,11 @@ class SshHost:
 
     def remote_path(self, path: str) -> str:
         """Where the host sees a controller path (the longest matching `paths` folder wins)."""
-        for local, remote in sorted(self.paths.items(), key=lambda pair: -len(pair[0].rstrip("/"))):
-            local = local.rstrip("/") or "/"
-            if path == local:
-                return remote
-            if path.startswith(local if local.endswith("/") else local + "/"):
-                return remote.rstrip("/") + "/" + path[len(local):].lstrip("/")
-        return path
+        return mapped_path(path, self.paths)
 
     def remote_item(self, item: WorkItem) -> WorkItem:
-        """The item as this host runs it: argv, env values, inputs and outputs that are
-        controller paths under a `paths` folder point into the host's folder. Only whole
-        arguments are rewritten ("--output=/x" is not; pass "--output", "/x")."""
-        if not self.paths:
-            return item
-        mapped = {path: self.remote_path(path) for path in (*item.inputs, *item.outputs)}
-
-        def host_view(value: str) -> str:
-            return mapped.get(value) or self.remote_path(value)
-
-        return WorkItem(name=item.name, argv=tuple(host_view(a) for a in item.argv),
-                        env={k: host_view(v) for k, v in item.env.items()},
-                        inputs=tuple(mapped[p] for p in item.inputs), outputs=tuple(mapped[p] for p in item.outputs),
-                        index=item.index, final_exit_codes=item.final_exit_codes)
+        """The item as this host runs it (`backends.mapped_item`)."""
+        return mapped_item(item, self.paths)
 
 
 @dataclass(frozen=True)
@@ -729,6 +712,15 @@ class SshBackend:
         finally:
             for temporary, _ in fetched:
                 _remove(temporary)
+
+    def fetch(self, host_name: str, item: WorkItem) -> None:
+        """Bring an item's outputs from a host where something else ran it (the k3s backend's
+        pods write them into the node's storage folder). WorkFailed says what went wrong."""
+        host = self.hosts[host_name]
+        try:
+            self._fetch_outputs(host, item, host.remote_item(item))
+        except _HostTrouble as err:
+            raise WorkFailed(str(err)) from None
 
     # -- the Backend protocol ---------------------------------------------------
     def run(self, items: Sequence[WorkItem], slots: int, *, retries: int = 0,

@@ -129,11 +129,52 @@ class Hosts:
                            for spec in self.specs], children)
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """Where the segments run on the k3s backend: one Indexed Job (labkit.backends.k3s).
+
+    `settings` are lab_transcode_segments' `k3s` option: the kubeconfig and context, the
+    namespace, the pods' image, resources and identity (k8s_items.PodSettings' fields), the
+    node storage's folder on the nodes (`node_storage`) and in the pods (`storage_mount`),
+    and `nodes`: every node's Kubernetes name with how the controller reaches it. The
+    chunks are already in <node_storage>/transcode/<work folder's name>/chunks on every
+    node (ansible.posix.synchronize); each segment is fetched from the node that made it."""
+
+    settings: Mapping[str, Any]
+
+    # The k3s option's keys that are PodSettings fields.
+    POD_FIELDS = ("image", "claim", "storage_mount", "pull_policy", "run_as_user", "cpu_request", "cpu_limit",
+                  "memory_request", "memory_limit", "node_selector", "lost_node_s")
+    WORKER = "transcode_segment.sh"   # the worker's name in the ConfigMap (k8s_items.PROGRAM_DIR)
+
+    def folder(self, root: str, work: str) -> str:
+        return f"{root.rstrip('/')}/transcode/{os.path.basename(work.rstrip('/'))}"
+
+    def backend(self, work: str, worker: str, run_id: str, children: Children) -> Backend:
+        from .. import k8s_items
+        from ..backends.k3s import K3sBackend, NodeFiles, api_client
+
+        given = self.settings
+        pod = k8s_items.PodSettings(**{key: given[key] for key in self.POD_FIELDS if given.get(key) is not None})
+        with open(worker, encoding="utf-8") as program:
+            programs = {self.WORKER: program.read()}
+        files = NodeFiles(given.get("nodes") or [], {work: self.folder(str(given["node_storage"]), work)}, children)
+        return K3sBackend(api_client(given.get("kubeconfig"), given.get("context")),
+                          namespace=str(given["namespace"]), job_name=f"{run_id}-segments", pod=pod,
+                          programs=programs, pod_paths={work: self.folder(pod.storage_mount, work)}, files=files,
+                          component="transcode-segment",
+                          start_timeout_s=float(given.get("start_timeout") or 300),
+                          poll_interval_s=float(given.get("poll_interval") or 1.0),
+                          keep=bool(given.get("keep")))
+
+
 def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str, owner: Optional[int] = None,
-                 on_owner_gone: Optional[Callable[[], None]] = None, hosts: Optional[Hosts] = None) -> dict[str, Any]:
+                 on_owner_gone: Optional[Callable[[], None]] = None, hosts: Optional[Hosts] = None,
+                 cluster: Optional[Cluster] = None) -> dict[str, Any]:
     """lab_transcode_segments, the work folder locked meanwhile.
 
-    Without `hosts` the segments run as local processes; with them, on the hosts over SSH.
+    Without `hosts` or `cluster` the segments run as local processes; with `hosts`, on the
+    hosts over SSH; with `cluster`, as pods of an Indexed Job.
 
     With on_owner_gone, a watchdog kills every child process and calls it when
     the process that started the run (ansible-playbook: `owner`, found from
@@ -145,8 +186,8 @@ def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str, owner: Optio
             children = Children()
             if on_owner_gone is not None:
                 watch_owner(children, owner or run_owner(), on_owner_gone)
-            out = _run(plan, worker, ffmpeg, ffprobe, children, hosts)
-    except (StepError, OSError) as err:
+            out = _run(plan, worker, ffmpeg, ffprobe, children, hosts, cluster)
+    except (StepError, OSError, WorkFailed) as err:  # WorkFailed: the cluster could not take the batch
         if isinstance(err, StepError) and err.details:
             raise
         raise StepError(str(err), lab_progress=f"segments: {err}") from None
@@ -160,14 +201,17 @@ def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str, owner: Optio
 def segments_step(*, work: str, worker: str, ffmpeg: str, ffprobe: str, owner: Optional[int] = None,
                   hosts: Optional[list] = None, remote_work: str = "", host_worker: str = "",
                   host_ffmpeg: str = "ffmpeg", host_ffprobe: str = "ffprobe",
+                  k3s: Optional[Mapping[str, Any]] = None,
                   on_owner_gone: Optional[Callable[[], None]] = None) -> dict[str, Any]:
-    """lab_transcode_segments' options → run_segments (with `hosts`, on the ssh backend)."""
+    """lab_transcode_segments' options → run_segments (with `hosts`, on the ssh backend;
+    with `k3s`, on the cluster)."""
     on_hosts = None
     if hosts:
         if not remote_work or not host_worker:
             raise StepError("the ssh backend needs remote_work and host_worker")
         on_hosts = Hosts(tuple(hosts), remote_work, host_worker, host_ffmpeg, host_ffprobe)
-    return run_segments(work, worker, ffmpeg, ffprobe, owner, on_owner_gone, on_hosts)
+    cluster = Cluster(dict(k3s)) if k3s else None
+    return run_segments(work, worker, ffmpeg, ffprobe, owner, on_owner_gone, on_hosts, cluster)
 
 
 def _resume(plan: TranscodePlan, recorder: manifest.Recorder) -> tuple[set[str], list[Segment]]:
@@ -185,7 +229,7 @@ def _resume(plan: TranscodePlan, recorder: manifest.Recorder) -> tuple[set[str],
 
 
 def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: Children,
-         hosts: Optional[Hosts] = None) -> dict[str, Any]:
+         hosts: Optional[Hosts] = None, cluster: Optional[Cluster] = None) -> dict[str, Any]:
     recorder = manifest.Recorder(manifest.path_of(plan), manifest.load_for(plan))
     done, pending = _resume(plan, recorder)
 
@@ -210,8 +254,13 @@ def _run(plan: TranscodePlan, worker: str, ffmpeg: str, ffprobe: str, children: 
         else:
             progress.item_failed()
 
-    if hosts is None:
-        backend: Backend = LocalBackend(children)
+    if cluster is not None:  # the pods run the worker from the ConfigMap, the image's ffmpeg
+        from ..k8s_items import PROGRAM_DIR
+        backend: Backend = cluster.backend(plan.work, worker, plan.run_id, children)
+        items = [segment_item(plan, seg, worker=f"{PROGRAM_DIR}/{Cluster.WORKER}", ffmpeg="ffmpeg",
+                              ffprobe="ffprobe") for seg in pending]
+    elif hosts is None:
+        backend = LocalBackend(children)
         items = [segment_item(plan, seg, worker=worker, ffmpeg=ffmpeg, ffprobe=ffprobe) for seg in pending]
     else:  # the items name the controller's files; the backend maps them into hosts.remote_work
         backend = hosts.backend(plan.work, children)
