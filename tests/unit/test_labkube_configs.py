@@ -68,7 +68,8 @@ def test_the_inventory_never_names_site_yml_groups() -> None:
     children = document["all"]["children"]
     # site.yml installs K3s on `server`, `agent` and `k3s_cluster`: none of them may hold this machine.
     assert not {"server", "agent", "k3s_cluster"} & set(children)
-    assert children["kube_local"]["children"]["kube_local_agent"]["hosts"] == {"lab-kube-2": {"ansible_host": "10.213.0.2"}}
+    assert children["kube_local"]["children"]["kube_local_agent"]["hosts"] == {"lab-kube-2": {"ansible_host": "10.213.0.2",
+                                                                                      "k3s_node_name": "lab-kube-2"}}
     variables = document["all"]["vars"]
     assert variables["cluster_backend"] == "k3s" and variables["lab_pi_image"].startswith("localhost/")
     assert variables["pi_k3s_image_pull_policy"] == "Never"

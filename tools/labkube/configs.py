@@ -162,8 +162,9 @@ def inventory(*, kubeconfig_path: Path, nodes: list[Mapping[str, Any]], images: 
     machine. cluster_config and bench-pi's node readings are pointed at them instead.
     The images are the local ones, never pulled (imagePullPolicy Never).
     """
-    server = {n["name"]: dict(n.get("connection", {})) for n in nodes if n.get("server")}
-    agent = {n["name"]: dict(n.get("connection", {})) for n in nodes if not n.get("server")}
+    # k3s_node_name: the node's name in Kubernetes, which for node 1 is not this machine's name.
+    server = {n["name"]: dict(n.get("connection", {}), k3s_node_name=n["name"]) for n in nodes if n.get("server")}
+    agent = {n["name"]: dict(n.get("connection", {}), k3s_node_name=n["name"]) for n in nodes if not n.get("server")}
     document = {
         "all": {
             "vars": {

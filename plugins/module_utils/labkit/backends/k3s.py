@@ -280,9 +280,10 @@ def progress_line(record: RunRecord, label: str) -> str:
 class NodeFiles:
     """The files pods left in the storage folder of their node, brought to the controller.
 
-    `nodes`: each node's Kubernetes name (`name`), `local: true` for this machine, and
-    otherwise its connection variables (`labkit.hosts.connection_of`), as Ansible reaches
-    it; `paths` maps a controller folder to the same folder in a node's storage."""
+    `nodes`: each node's connection variables as Ansible reaches it (`labkit.hosts.connection_of`:
+    `name` is its inventory name), its Kubernetes name `node` (default: `name`) and `local:
+    true` for this machine; `paths` maps a controller folder to the same folder in a node's
+    storage."""
 
     def __init__(self, nodes: Sequence[Mapping[str, Any]], paths: Mapping[str, str],
                  children: Optional[Children] = None) -> None:
@@ -290,8 +291,9 @@ class NodeFiles:
         from .ssh import SshBackend
 
         self.paths = dict(paths)
-        self.local = {str(n["name"]) for n in nodes if n.get("local")}
-        remote = [ssh_host(n, 1, self.paths) for n in nodes if not n.get("local")]
+        named = [dict(n, name=str(n.get("node") or n["name"])) for n in nodes]
+        self.local = {n["name"] for n in named if n.get("local")}
+        remote = [ssh_host(n, 1, self.paths) for n in named if not n.get("local")]
         self.ssh = SshBackend(remote, children) if remote else None
 
     @property
