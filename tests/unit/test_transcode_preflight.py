@@ -331,3 +331,10 @@ def test_the_failure_message_tells_final_failures_from_retried_ones() -> None:
                    "Verified segments are kept; fix the cause above, then rerun to redo only the rest.")
     assert segments.failure_message({"seg_0002.mp4": "exited 3: crash"}, set()).endswith(
         "Verified segments are kept; rerun to redo only the rest.")
+
+
+def test_segments_that_failed_for_one_reason_share_one_line() -> None:
+    why = "the pods cannot run: pod p-0 cannot start: ErrImageNeverPull (image x:1, imagePullPolicy Never)"
+    msg = segments.failure_message({"seg_0000.mp4": why, "seg_0001.mp4": why}, {"seg_0000.mp4", "seg_0001.mp4"})
+    assert msg.startswith(f"2 segments cannot be made, and retrying cannot help: seg_0000.mp4, seg_0001.mp4: {why}.")
+    assert msg.count("ErrImageNeverPull") == 1

@@ -440,7 +440,8 @@ class K3sBackend:
                 self.job_info["state"] = f"Stuck: {stuck}"
                 events = runner.warning_events()
                 batch.fail_rest(f"the pods cannot run: {stuck} (image {self.pod.image}, imagePullPolicy "
-                                f"{self.pod.pull_policy})" + (f"; {'; '.join(events)}" if events else ""))
+                                f"{self.pod.pull_policy})" + (f"; {'; '.join(events)}" if events else ""),
+                                final=True)
                 return
             if timeout_s is not None and now > timeout_s:
                 self.job_info["state"] = "Timeout"
@@ -568,11 +569,12 @@ class _Batch:
             self._finish(index, ItemOutcome(item.name, item.index, 0, node, attempt, code, log, "", finished_s,
                                             finished_s, error=error))
 
-    def fail_rest(self, reason: str, timed_out: bool = False) -> None:
+    def fail_rest(self, reason: str, timed_out: bool = False, final: bool = False) -> None:
+        """Every item without an outcome fails for `reason` (final: the same batch would fail the same way)."""
         for index, item in enumerate(self.items):
             if index not in self.outcomes:
                 self._finish(index, ItemOutcome(item.name, item.index, 0, "", self.tries.get(index, 0), None, "", "",
-                                                0.0, 0.0, timed_out=timed_out, error=reason))
+                                                0.0, 0.0, timed_out=timed_out, error=reason, final=final))
 
     def outcome(self, t_e2e_s: float) -> BackendOutcome:
         return BackendOutcome(t_e2e_s=t_e2e_s, items=[self.outcomes[i] for i in range(len(self.items))],

@@ -91,7 +91,11 @@ def frames_check(plan: TranscodePlan) -> Accept:
 def failure_message(failed: dict[str, str], final: set[str]) -> str:
     """The segments that failed, in words: first those retrying cannot help, then those that ran out of retries."""
     def named(names: list[str]) -> str:
-        return "; ".join(f"{name}: {failed[name]}" for name in names)
+        # Segments that failed for the same reason (a missing image stops them all) share one line.
+        by_error: dict[str, list[str]] = {}
+        for name in names:
+            by_error.setdefault(failed[name], []).append(name)
+        return "; ".join(f"{', '.join(group)}: {error}" for error, group in by_error.items())
 
     hopeless = sorted(name for name in failed if name in final)
     retried = sorted(name for name in failed if name not in final)

@@ -1,0 +1,165 @@
+"""transcode.yml on the real local Kubernetes (./lab kube): the segments as the pods of an
+Indexed Job on two nodes, each node with its own storage folder behind one claim.
+
+What the users of seed 000 never got: every pod reads a chunk that is really on its node,
+writes its segment there, the controller fetches it from that node, and the joined output
+is frame-exact — for an open-GOP source with a hostile name, after a pod killed mid-segment,
+and not at all (said plainly, nothing left behind) when the image is missing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubetest import RealKube, pods, wait_until
+from labkit import k8s_items
+from labkit.backends import WorkItem
+from labtest import run_playbook
+from mediatest import lavfi_video, min_psnr, probe
+
+pytestmark = [pytest.mark.integration, pytest.mark.kube]
+
+HOSTILE = "a b'$(x);é.mp4"
+PART_OF = "app.kubernetes.io/part-of=pi-cluster-lab"
+
+
+def transcode(real: RealKube, video: Path, tmp: Path, **extra: Any) -> subprocess.CompletedProcess[str]:
+    return run_playbook("transcode.yml", "-i", str(real.inventory), extra_vars={
+        "video": str(video), "transcode_segment_seconds": 1, "transcode_reports_dir": str(tmp / "reports"),
+        "transcode_work_dir": str(tmp / "work"), "transcode_k3s_poll_interval": 0.3, **extra}, timeout=900)
+
+
+def leftovers(real: RealKube) -> list[str]:
+    jobs = real.api(f"/apis/batch/v1/namespaces/lab/jobs?labelSelector={PART_OF}")["items"]
+    maps = real.api(f"/api/v1/namespaces/lab/configmaps?labelSelector={PART_OF}")["items"]
+    return [f"{o['kind'] if 'kind' in o else 'object'} {o['metadata']['name']}" for o in jobs + maps
+            if "transcode" in o["metadata"]["name"]]
+
+
+def segment_results(folder: Path) -> list[dict[str, Any]]:
+    results = json.loads((folder / "results.json").read_text())
+    return [run for run in results["runs"] if run["mode"] == "strong"][0]["results"]
+
+
+@pytest.fixture(scope="module")
+def first_run(configured_kube: RealKube, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("kube-transcode")
+    odd = tmp / "odd dir"
+    odd.mkdir()
+    source = lavfi_video(odd / HOSTILE, 8, open_gop=True)
+    proc = transcode(configured_kube, source, tmp)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    return {"proc": proc, "tmp": tmp, "source": source, "folder": (tmp / "reports" / "latest-transcode").resolve()}
+
+
+def test_an_open_gop_source_with_a_hostile_name_comes_out_frame_exact(first_run: dict[str, Any]) -> None:
+    results = json.loads((first_run["folder"] / "results.json").read_text())
+    output = Path(results["context"]["output"])
+    assert output.is_file() and HOSTILE.removesuffix(".mp4") in output.name
+    assert probe(output)["frames"] == probe(first_run["source"])["frames"] == 240
+    # Frame n of the output is frame n of the source: no frame lost, doubled or moved at a seam.
+    assert min_psnr(first_run["source"], output) > 30
+    assert results["verification"]["passed"] is True
+
+
+def test_the_pods_ran_on_both_nodes_and_each_segment_came_from_its_own(first_run: dict[str, Any],
+                                                                       configured_kube: RealKube) -> None:
+    results = segment_results(first_run["folder"])
+    assert len(results) >= 4
+    nodes = {r["host"] for r in results}
+    assert nodes == set(configured_kube.nodes), results
+    for r in results:
+        # Every segment names its pod and the phases Kubernetes' timestamps give.
+        assert r["pod"].startswith("transcode-") and r["attempt"] == 1
+        assert all(isinstance(r[key], (int, float)) for key in ("scheduling_s", "start_s", "exit_s"))
+    # Fetched, then removed from the node that made it; nothing left on the cluster.
+    kube = configured_kube.kube
+    for node in configured_kube.nodes:
+        own = kube.node_storage if node == "lab-kube-1" else kube.own_storage(node)
+        assert not list(own.glob("transcode/*/segments/*.mp4")), node
+    assert leftovers(configured_kube) == []
+    html = (first_run["folder"] / "index.html").read_text()
+    assert "lab-kube-2" in html and "localhost/lab-worker" in html
+
+
+def test_a_rerun_resumes_without_a_pod(first_run: dict[str, Any], configured_kube: RealKube) -> None:
+    proc = transcode(configured_kube, first_run["source"], first_run["tmp"])
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert all(r["resumed"] for r in segment_results((first_run["tmp"] / "reports" / "latest-transcode").resolve()))
+    assert "pods" not in proc.stdout or "0 resumed" not in proc.stdout
+
+
+def test_a_pod_killed_mid_segment_is_retried_and_the_output_is_still_exact(configured_kube: RealKube,
+                                                                          tmp_path: Path) -> None:
+    source = lavfi_video(tmp_path / "long.mp4", 6, open_gop=True)
+    killed: list[str] = []
+    done = threading.Event()
+
+    def kill_one_encoder() -> None:
+        # The pods' processes are this machine's: find an ffmpeg reading a chunk from the node
+        # storage (inside a pod) and kill it, as the OOM killer or a crash would.
+        while not done.is_set() and not killed:
+            found = subprocess.run(["pgrep", "-f", "ffmpeg .*-i /storage/transcode/.*/chunks/"],
+                                   capture_output=True, text=True).stdout.split()
+            for pid in found:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed.append(pid)
+                    break
+                except ProcessLookupError:
+                    continue
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one_encoder, daemon=True)
+    killer.start()
+    try:
+        proc = transcode(configured_kube, source, tmp_path, transcode_preset="slow",
+                         transcode_segment_seconds=2)
+    finally:
+        done.set()
+        killer.join()
+    assert killed, "no encoder was seen running in a pod"
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    results = segment_results((tmp_path / "reports" / "latest-transcode").resolve())
+    assert max(r["attempt"] for r in results) == 2, results
+    output = Path(json.loads((tmp_path / "reports" / "latest-transcode" / "results.json").read_text())
+                  ["context"]["output"])
+    assert probe(output)["frames"] == 180 and min_psnr(source, output) > 30
+    assert leftovers(configured_kube) == []
+
+
+def test_a_missing_image_is_named_and_nothing_is_left(configured_kube: RealKube, tmp_path: Path) -> None:
+    source = lavfi_video(tmp_path / "clip.mp4", 3, open_gop=False)
+    proc = transcode(configured_kube, source, tmp_path, transcode_k3s_image="localhost/not-there:1",
+                     transcode_k3s_image_pull_policy="Never")
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "ErrImageNeverPull" in text and "localhost/not-there:1" in text, text[-4000:]
+    assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").glob("transcode-*/index.html"))
+    assert leftovers(configured_kube) == []
+    # The Job was deleted with its pods (the garbage collector removes them in the background).
+    wait_until("the waiting pods are gone", lambda: not [
+        p for p in pods(configured_kube, "lab", PART_OF) if p["metadata"]["name"].startswith("transcode-")], 60)
+
+
+def test_the_pod_template_passes_the_real_restricted_admission(configured_kube: RealKube) -> None:
+    pod_settings = k8s_items.PodSettings(image=configured_kube.images["worker"], claim="lab-node-storage",
+                                         pull_policy="Never")
+    job = k8s_items.job("admission-check", "lab", [WorkItem(name="a", argv=("true",))], 1, pod_settings,
+                        retries=0, deadline_s=None, component="test")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "admission-check", "namespace": "lab"},
+           "spec": job["spec"]["template"]["spec"]}
+    # Server-side dry run: the real PodSecurity admission of the restricted namespace judges it.
+    configured_kube.api("/api/v1/namespaces/lab/pods?dryRun=All&fieldValidation=Strict", method="POST", body=pod)
+    bad = json.loads(json.dumps(pod))
+    bad["spec"]["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
+    with pytest.raises(OSError, match="hostPath|restricted|forbidden|Forbidden"):
+        configured_kube.api("/api/v1/namespaces/lab/pods?dryRun=All", method="POST", body=bad)
