@@ -163,3 +163,45 @@ def test_the_pod_template_passes_the_real_restricted_admission(configured_kube: 
     bad["spec"]["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
     with pytest.raises(OSError, match="hostPath|restricted|forbidden|Forbidden"):
         configured_kube.api("/api/v1/namespaces/lab/pods?dryRun=All", method="POST", body=bad)
+
+
+def test_a_node_lost_mid_run_costs_time_not_the_output(configured_kube: RealKube, tmp_path: Path) -> None:
+    """lab-kube-2's kubelet freezes (as a node that hangs or loses its network) while its pods
+    encode: Kubernetes marks the node NotReady and evicts its pods, the backend lets go of them
+    (they can never confirm their end) and their segments run on lab-kube-1, without costing a
+    retry. The node's name and what it was running are said."""
+    if "lab-kube-2" not in configured_kube.nodes:
+        pytest.skip("needs the second node (LAB_KUBE_NODES=2)")
+    source = lavfi_video(tmp_path / "long.mp4", 16, open_gop=True)
+    kubelet = configured_kube.kube.pid_of("kubelet-lab-kube-2")
+    frozen = threading.Event()
+    done = threading.Event()
+
+    def freeze_when_node_2_works() -> None:
+        while not done.is_set():
+            running = [p for p in pods(configured_kube, "lab", PART_OF)
+                       if p["spec"].get("nodeName") == "lab-kube-2" and p["status"].get("phase") == "Running"]
+            if running:
+                os.kill(kubelet, signal.SIGSTOP)
+                frozen.set()
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=freeze_when_node_2_works, daemon=True)
+    watcher.start()
+    try:
+        proc = transcode(configured_kube, source, tmp_path, transcode_preset="slow", transcode_segment_seconds=2,
+                         transcode_retries=0)
+    finally:
+        done.set()
+        watcher.join()
+        os.kill(kubelet, signal.SIGCONT)
+        wait_until("lab-kube-2 is Ready again", lambda: "lab-kube-2" in configured_kube.kube.ready_nodes(), 120)
+    assert frozen.is_set(), "no pod was seen running on lab-kube-2"
+    # retries=0: only a lost node's pods may run twice, and they cost no retry.
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert "host lab-kube-2 was lost" in proc.stdout and "redone on another host" in proc.stdout
+    output = Path(json.loads((tmp_path / "reports" / "latest-transcode" / "results.json").read_text())
+                  ["context"]["output"])
+    assert probe(output)["frames"] == 480 and min_psnr(source, output) > 30
+    assert leftovers(configured_kube) == []

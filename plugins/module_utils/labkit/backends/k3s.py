@@ -47,6 +47,9 @@ except ImportError:  # pragma: no cover - the module reports the missing library
 
 # Seconds to keep polling for the Job's terminal condition once every pod has finished.
 SETTLE_S = 30.0
+# Seconds beyond its grace period that an evicted pod may stay Terminating on a node that
+# is not Ready before it is taken as lost with its node and removed.
+LOST_POD_SLACK_S = 10.0
 
 
 def api_client(kubeconfig: Optional[str], context: Optional[str] = None) -> Any:
@@ -142,6 +145,21 @@ class JobRunner:
     def delete(self) -> None:
         self.batch.delete_namespaced_job(self.name, self.namespace, propagation_policy="Background",
                                          _request_timeout=self.timeout)
+
+    def node_ready(self, name: str) -> bool:
+        node = self.json(self.core.read_node(name, _request_timeout=self.timeout)) or {}
+        return any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in (node.get("status") or {}).get("conditions") or [])
+
+    def let_go(self, pod_name: str, reason: str) -> None:
+        """End a pod whose node is gone, as Kubernetes' pod garbage collector does for a node marked
+        out of service: no kubelet will ever report its end, and the Job replaces a pod (and lets
+        its tracking finalizer go) only once its phase is Failed. Then remove it at once."""
+        self.core.patch_namespaced_pod_status(
+            pod_name, self.namespace, {"status": {"phase": "Failed", "reason": "NodeLost", "message": reason}},
+            _request_timeout=self.timeout)
+        self.core.delete_namespaced_pod(pod_name, self.namespace, grace_period_seconds=0,
+                                        _request_timeout=self.timeout)
 
     def create_configmap(self, manifest: Mapping[str, Any]) -> None:
         """The batch's ConfigMap, replacing one a killed run left behind under the same name."""
@@ -419,6 +437,7 @@ class K3sBackend:
             for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or "")):
                 if (pod.get("status") or {}).get("phase") in TERMINAL_POD_PHASES and pod_name(pod) not in batch.seen:
                     batch.pod_finished(pod, self._log(runner, pod_name(pod)), time.monotonic() - t0)
+            self._let_go_of_lost_nodes(runner, batch, pods, time.monotonic() - t0)
             if batch.all_done():
                 self.job_info["state"] = job_finished(runner.job_status()) or "every pod finished"
                 return
@@ -448,6 +467,31 @@ class K3sBackend:
                 batch.fail_rest(f"timed out after {timeout_s:g} s", timed_out=True)
                 return
             time.sleep(self.poll_interval_s)
+
+    def _let_go_of_lost_nodes(self, runner: JobRunner, batch: "_Batch", pods: Sequence[Mapping[str, Any]],
+                              now_s: float) -> None:
+        """Pods evicted from a node that stopped answering stay Terminating for ever: no kubelet
+        confirms their end, so the Job never replaces them. Once such a pod has been terminating
+        longer than its grace period (plus LOST_POD_SLACK_S) on a node that is not Ready, it is
+        counted as lost with its node and ended (`JobRunner.let_go`), so that its item runs elsewhere."""
+        for pod in pods:
+            meta = pod.get("metadata") or {}
+            name = pod_name(pod)
+            node = str((pod.get("spec") or {}).get("nodeName") or "")
+            if (not meta.get("deletionTimestamp") or name in batch.seen or not node
+                    or (pod.get("status") or {}).get("phase") in TERMINAL_POD_PHASES):
+                continue
+            batch.deleting.setdefault(name, now_s)
+            grace = float((pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 30)
+            if now_s - batch.deleting[name] < grace + LOST_POD_SLACK_S or runner.node_ready(node):
+                continue
+            reason = f"node {node} stopped answering (not Ready); its pod {name} was evicted"
+            batch.pod_lost(pod, reason)
+            try:
+                runner.let_go(name, reason)
+            except ApiException as err:
+                if err.status != 404:
+                    raise
 
     def _log(self, runner: JobRunner, name: str) -> str:
         try:
@@ -487,6 +531,7 @@ class _Batch:
         self.host_errors: dict[str, str] = {}
         self.redone: dict[str, list[str]] = {}
         self.lanes: dict[str, list[int]] = {}    # per node, when each lane is free again (ns)
+        self.deleting: dict[str, float] = {}     # pods seen terminating, since when (s after submit)
 
     def all_done(self) -> bool:
         return len(self.outcomes) == len(self.items)
@@ -568,6 +613,21 @@ class _Batch:
         elif self.failures.get(index, 0) > self.retries:
             self._finish(index, ItemOutcome(item.name, item.index, 0, node, attempt, code, log, "", finished_s,
                                             finished_s, error=error))
+
+    def pod_lost(self, pod: Mapping[str, Any], reason: str) -> None:
+        """A pod that will never finish because its node is gone: an attempt that costs no retry."""
+        name = pod_name(pod)
+        self.seen.add(name)
+        index = pod_index(pod)
+        if index is None or not 0 <= index < len(self.items) or index in self.outcomes:
+            return
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        self.tries[index] = self.tries.get(index, 0) + 1
+        if node not in self.hosts_lost:
+            self.hosts_lost.append(node)
+            self.host_errors[node] = reason
+        self.redone.setdefault(node, []).append(self.items[index].name)
+        self.attempts.append(Attempt(self.items[index].name, self.tries[index], 0, node, reason, host_lost=True))
 
     def fail_rest(self, reason: str, timed_out: bool = False, final: bool = False) -> None:
         """Every item without an outcome fails for `reason` (final: the same batch would fail the same way)."""
