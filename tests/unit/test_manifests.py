@@ -20,11 +20,11 @@ TEMPLATES = sorted((ROLE / "templates").glob("*.yaml.j2"))
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
     tmp = tmp_path_factory.mktemp("manifests")
     return render_templates(tmp, {t.name: t for t in TEMPLATES}, [ROLE / "defaults" / "main.yml"],
-                            {"lab_root": str(tmp)})
+                            {"lab_root": str(tmp), "cluster_config_nodes": [{"name": "pi-2"}, {"name": "pi-1"}]})
 
 
 def test_there_are_templates_to_check() -> None:
-    assert {t.name for t in TEMPLATES} >= {"namespace.yaml.j2", "prepull-daemonset.yaml.j2"}
+    assert {t.name for t in TEMPLATES} >= {"namespace.yaml.j2", "prepull-daemonset.yaml.j2", "node-storage.yaml.j2"}
     assert k8s_version() == "1.33.0"
 
 
@@ -65,9 +65,31 @@ def test_prepull_pulls_every_workload_image_with_a_shell(rendered: dict[str, lis
     (ds,) = rendered["prepull-daemonset.yaml.j2"]
     spec = ds["spec"]["template"]["spec"]
     images = [c["image"] for c in spec["initContainers"]]
-    # Only images a playbook runs: the π worker's (the transcode's joins when it runs on the cluster).
-    assert images == ["python:3.13-slim"]
+    # Only images a playbook runs: the π worker's and the transcode's.
+    assert images == ["python:3.13-slim", "lscr.io/linuxserver/ffmpeg:latest"]
     assert all(c["command"][0] == "/bin/sh" for c in spec["initContainers"])
     # It runs on every node, the control plane included.
     assert {"operator": "Exists"} in spec["tolerations"]
     assert ds["spec"]["selector"]["matchLabels"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_the_node_storage_is_one_local_volume_on_every_node_and_its_claim(rendered: dict[str, list[dict]]) -> None:
+    volume, claim = rendered["node-storage.yaml.j2"]
+    assert (volume["kind"], claim["kind"]) == ("PersistentVolume", "PersistentVolumeClaim")
+    spec = volume["spec"]
+    assert spec["local"] == {"path": "/var/lib/pi-cluster-lab/storage"}
+    (term,) = spec["nodeAffinity"]["required"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["pi-1", "pi-2"]}]
+    # Bound to each other by name and by a class no provisioner serves (K3s's local-path
+    # must never take the claim); many pods on many nodes at once; the files outlive the objects.
+    assert claim["spec"]["volumeName"] == volume["metadata"]["name"] == "lab-node-storage-lab"
+    assert claim["spec"]["storageClassName"] == spec["storageClassName"] == "lab-node-storage"
+    assert claim["spec"]["accessModes"] == spec["accessModes"] == ["ReadWriteMany"]
+    assert spec["persistentVolumeReclaimPolicy"] == "Retain"
+    assert claim["metadata"]["namespace"] == "lab"
+
+
+def test_no_template_gives_a_pod_a_host_path() -> None:
+    templates = [path for path in (REPO / "roles").rglob("*.j2")]
+    assert templates
+    assert [str(path) for path in templates if "hostPath" in path.read_text()] == []

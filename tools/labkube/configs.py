@@ -181,6 +181,8 @@ def inventory(*, kubeconfig_path: Path, nodes: list[Mapping[str, Any]], images: 
                 # Each node's own folder at this path (LocalKube.node_storage).
                 "lab_node_storage": str(node_storage),
                 "lab_k3s_nodes_group": "kube_local",
+                # Ansible connects as root here, and the machine may have no sudo.
+                "ansible_become": False,
                 "cluster_config_prepull_pause_image": images["pause"],
                 "cluster_config_server_group": "kube_local_server",
                 "cluster_config_agent_group": "kube_local_agent",
