@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import metrics, nodes as node_descriptions
-from . import html, markdown, model, paths, tables
+from . import backend_cost, html, markdown, model, paths, tables
 
 SCHEMA_VERSION = 1
 FILES = ("index.html", "summary.md", "runs.csv", "summary.csv", "results.json")
@@ -126,6 +126,8 @@ def write_report(
     now = now or _dt.datetime.now(_dt.timezone.utc)
     generated = now.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if now.utcoffset() == _dt.timedelta(0) else "")
 
+    if workload == "transcode" and context.get("backend") == "k3s" and "backend_cost" not in extra:
+        extra["backend_cost"] = backend_cost.backend_cost(reports_dir, runs, context)
     paths.check_latest(reports_dir, workload)  # refuse before anything is written
     folder = paths.create_report_dir(reports_dir, workload, now)
     index_path = os.path.join(folder, "index.html")

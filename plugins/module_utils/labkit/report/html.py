@@ -507,6 +507,40 @@ def pi_accuracy_section(accuracy: Mapping[str, Any] | None) -> str:
     )
 
 
+def segments_section(runs: Sequence[Mapping[str, Any]]) -> str:
+    """Which node (and on k3s which pod, after how many attempts, with which phases) made each segment."""
+    columns, rows = model.segment_rows(runs)
+    if not rows:
+        return ""
+    cells = [[_f(row[key]) if isinstance(row[key], float) else esc(row[key]) for key, _ in columns] for row in rows]
+    note = ("<p>Pod phases come from Kubernetes' status timestamps (one-second resolution); compute is the "
+            "worker's own clock.</p>" if any(key == "scheduling_s" for key, _ in columns) else "")
+    return ("<section><h2>Segments</h2>" + table([esc(label) for _, label in columns], cells, left=3)
+            + note + "</section>")
+
+
+def backend_cost_section(block: Mapping[str, Any] | None) -> str:
+    """The k3s run against the same video's ssh run on the same machines (report.backend_cost)."""
+    if not isinstance(block, Mapping):
+        return ""
+    if not block.get("compared"):
+        return f"<section><h2>Kubernetes over bare SSH</h2><p>{esc(block.get('how'))}</p></section>"
+    pairs = [("k3s run, T_e2e", _f(block.get("t_e2e_k3s_s"), 3, " s") + f" (N={esc(block.get('workers_k3s'))})"),
+             ("ssh run, T_e2e", _f(block.get("t_e2e_ssh_s"), 3, " s") + f" (N={esc(block.get('workers_ssh'))}, "
+              f"report {esc(block.get('ssh_report'))})"),
+             ("k3s / ssh", _f(block.get("ratio"), 3, "×")),
+             ("difference", _f(block.get("difference_s"), 3, " s")),
+             ("difference per segment", _f(block.get("difference_per_segment_s"), 3, " s")
+              + f" ({esc(block.get('segments'))} segments)"),
+             ("pod phases around the work, mean per segment", _f(block.get("pod_overhead_mean_s"), 3, " s")),
+             ("compute per segment, mean: k3s / ssh", _f(block.get("compute_mean_k3s_s"), 3, " s") + " / "
+              + _f(block.get("compute_mean_ssh_s"), 3, " s"))]
+    rows = [[esc(name), value] for name, value in pairs]
+    return ("<section><h2>Kubernetes over bare SSH</h2><p>The same video, settings and machines, timed on the ssh "
+            "backend before: what scheduling pods, starting containers and fetching through the API costs.</p>"
+            + table(["", "value"], rows) + "</section>")
+
+
 def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str, Any] | None = None) -> str:
     workload, runs, analysis, context, extra, head, notes, generated = page
     info = model.workload_info(workload)
@@ -588,6 +622,9 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
 
     if workload == "pi":
         parts.append(pi_accuracy_section(model.pi_accuracy(runs)))
+    if workload == "transcode":
+        parts.append(segments_section(runs))
+        parts.append(backend_cost_section(extra.get("backend_cost")))
     parts.append(environment_section(context))
     parts.append(method_section(runs, context))
     parts.append("<section><h2>Raw runs</h2>" + runs_table(runs, analysis.get("outliers") or []) + "</section>")

@@ -131,6 +131,22 @@ def render(page: model.Page) -> str:
                 f"|error| {accuracy['abs_error']:.3g} = {accuracy['z']:.2f} standard errors",
                 "",
             ]
+    columns, rows = model.segment_rows(runs)
+    if rows:
+        out += ["### Segments", "",
+                md_table([label for _, label in columns],
+                         [[_f(row[key]) if isinstance(row[key], float) else md_escape(row[key]) for key, _ in columns]
+                          for row in rows]), ""]
+    cost = extra.get("backend_cost")
+    if isinstance(cost, Mapping):
+        out += ["### Kubernetes over bare SSH", ""]
+        if cost.get("compared"):
+            out += [f"k3s {_f(cost.get('t_e2e_k3s_s'))} s against ssh {_f(cost.get('t_e2e_ssh_s'))} s "
+                    f"(report {md_escape(cost.get('ssh_report'))}): {_f(cost.get('ratio'))}×, "
+                    f"{_f(cost.get('difference_s'))} s more, {_f(cost.get('difference_per_segment_s'))} s per segment; "
+                    f"pod phases around the work {_f(cost.get('pod_overhead_mean_s'))} s per segment.", ""]
+        else:
+            out += [md_escape(cost.get("how")), ""]
     nodes = [n for n in context.get("nodes") or [] if isinstance(n, Mapping)]
     if nodes:
         out += [

@@ -535,3 +535,25 @@ def checks_without_warning(runs: Sequence[Run], summary: Sequence[Row], context:
     elif timed:
         checks.append("outliers not checked where a point has fewer than 3 runs")
     return checks
+
+
+# The segments table of a transcode (which node and pod made each, with the pod's phases on k3s).
+SEGMENT_COLUMNS = (("index", "#"), ("segment", "segment"), ("host", "node / host"), ("slot", "slot"),
+                   ("pod", "pod"), ("attempt", "attempt"), ("frames_out", "frames"), ("compute_s", "compute, s"),
+                   ("scheduling_s", "scheduling, s"), ("start_s", "start, s"), ("runtime_start_s", "runtime start, s"),
+                   ("exit_s", "exit, s"))
+
+
+def segment_rows(runs: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """The timed transcode run's segments, by index, and the columns that have a value in some
+    row (pods and phases only on k3s); a resumed segment says so in place of its timing."""
+    run = next((r for r in runs if r.get("workload") == "transcode" and r.get("mode") == "strong"), None)
+    results = sorted((run or {}).get("results") or [], key=lambda r: (r.get("index") is None, r.get("index") or 0))
+    if not results:
+        return [], []
+    columns = [(key, label) for key, label in SEGMENT_COLUMNS
+               if any(r.get(key) is not None for r in results if not r.get("resumed"))
+               or key in ("index", "segment")]
+    rows = [{key: ("resumed" if r.get("resumed") and key not in ("index", "segment") else r.get(key))
+             for key, _ in columns} for r in results]
+    return columns, rows
