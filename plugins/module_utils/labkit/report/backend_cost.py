@@ -3,9 +3,11 @@ newest earlier ssh report of the same video, settings and machines in the same r
 
 Comparable means: both transcode reports, the same source path, the same work folder name
 (it is a digest of the source and the settings that change the output), and the same
-machines. Machines are compared by the host names they report (`context.nodes[].hostname`),
-not by name: the k3s report names nodes as Kubernetes does, the ssh report as the inventory
-does, but a machine says the same host name to both. A partial report is never compared.
+machines. Machines are compared by host name (`context.nodes[].hostname`), not by inventory
+name: a K3s node registers under its host name. The ssh report also describes the
+controller, the k3s report only the cluster's nodes: every k3s node must be among the ssh
+report's machines, and the ssh report may have one more (the controller). A partial report
+is never compared.
 """
 from __future__ import annotations
 
@@ -41,7 +43,8 @@ def comparable(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
         return False
     same_source = (other.get("source") or {}).get("path") == (mine.get("source") or {}).get("path")
     work = [os.path.basename(str(c.get("work") or "").rstrip("/")) for c in (mine, other)]
-    return same_source and work[0] != "" and work[0] == work[1] and machines(other) == machines(mine)
+    nodes, hosts = machines(mine), machines(other)
+    return same_source and work[0] != "" and work[0] == work[1] and nodes <= hosts and len(hosts - nodes) <= 1
 
 
 def find_ssh_twin(reports_dir: str, context: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
