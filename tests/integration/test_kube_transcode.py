@@ -22,7 +22,7 @@ import pytest
 from kubetest import RealKube, pods, wait_until
 from labkit import k8s_items
 from labkit.backends import WorkItem
-from labtest import run_playbook
+from labtest import BIN, REPO, ansible_env, run_playbook
 from mediatest import lavfi_video, min_psnr, probe
 
 pytestmark = [pytest.mark.integration, pytest.mark.kube]
@@ -80,11 +80,13 @@ def test_the_pods_ran_on_both_nodes_and_each_segment_came_from_its_own(first_run
         # Every segment names its pod and the phases Kubernetes' timestamps give.
         assert r["pod"].startswith("transcode-") and r["attempt"] == 1
         assert all(isinstance(r[key], (int, float)) for key in ("scheduling_s", "start_s", "exit_s"))
-    # Fetched, then removed from the node that made it; nothing left on the cluster.
+    # Each segment fetched from the node that made it, and the run's folder removed from every
+    # node once the output was verified; nothing left on the cluster.
     kube = configured_kube.kube
+    work = Path(json.loads((first_run["folder"] / "results.json").read_text())["context"]["work"]).name
     for node in configured_kube.nodes:
         own = kube.node_storage if node == "lab-kube-1" else kube.own_storage(node)
-        assert not list(own.glob("transcode/*/segments/*.mp4")), node
+        assert own.is_dir() and not (own / "transcode" / work).exists(), node
     assert leftovers(configured_kube) == []
     html = (first_run["folder"] / "index.html").read_text()
     assert "lab-kube-2" in html and "localhost/lab-worker" in html
@@ -134,6 +136,31 @@ def test_a_pod_killed_mid_segment_is_retried_and_the_output_is_still_exact(confi
                   ["context"]["output"])
     assert probe(output)["frames"] == 180 and min_psnr(source, output) > 30
     assert leftovers(configured_kube) == []
+
+
+def test_a_killed_playbook_leaves_no_job_and_a_rerun_finishes(configured_kube: RealKube, tmp_path: Path) -> None:
+    """The playbook killed while the pods encode (Ctrl-C, a closed terminal): the segment step's
+    watchdog sees its owner gone and deletes the Job, which no process of ours would follow."""
+    source = lavfi_video(tmp_path / "clip.mp4", 6, open_gop=True)
+    proc = subprocess.Popen(
+        [str(BIN / "ansible-playbook"), "transcode.yml", "-i", str(configured_kube.inventory),
+         "-e", json.dumps({"video": str(source), "transcode_segment_seconds": 1, "transcode_preset": "slow",
+                           "transcode_reports_dir": str(tmp_path / "reports"), "transcode_work_dir": str(tmp_path / "work")})],
+        cwd=REPO, env=ansible_env(), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until("the segment pods run", lambda: any(
+            p["metadata"]["name"].startswith("transcode-") and p["status"].get("phase") == "Running"
+            for p in pods(configured_kube, "lab", PART_OF)), 180)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    wait_until("the Job of the killed run is gone", lambda: leftovers(configured_kube) == [], 60)
+    again = transcode(configured_kube, source, tmp_path, transcode_segment_seconds=1, transcode_preset="slow")
+    assert again.returncode == 0, again.stdout[-5000:]
+    output = Path(json.loads((tmp_path / "reports" / "latest-transcode" / "results.json").read_text())
+                  ["context"]["output"])
+    assert probe(output)["frames"] == 180
 
 
 def test_a_missing_image_is_named_and_nothing_is_left(configured_kube: RealKube, tmp_path: Path) -> None:

@@ -70,3 +70,17 @@ def test_a_run_that_outlasts_its_timeout_is_killed_with_its_group_and_says_so() 
     done = children.run(["sh", "-c", "sleep 30 & sleep 30"], timeout_s=0.3)
     assert done.returncode == 124 and "timed out after 0.3 s" in done.stderr
     assert children.run(["sh", "-c", "echo ok"], timeout_s=5).stdout == "ok\n"
+
+
+def test_stopping_the_run_calls_what_was_registered_and_cancelled_ones_not() -> None:
+    from labkit.supervise import Children
+
+    children = Children()
+    called: list[str] = []
+    children.at_stop(lambda: called.append("delete the Job"))
+    cancel = children.at_stop(lambda: called.append("cancelled"))
+    children.at_stop(lambda: 1 / 0)  # a failing callback does not stop the others, nor the kill
+    cancel()
+    children.kill_all()
+    children.kill_all()  # once only
+    assert called == ["delete the Job"]

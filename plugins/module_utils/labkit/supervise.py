@@ -79,6 +79,19 @@ class Children:
         self._procs: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
         self.stopping = False
+        self._at_stop: list[Callable[[], None]] = []
+
+    def at_stop(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` when the run is stopped (kill_all), e.g. to delete a Job on the
+        cluster that no process of ours runs; returns a function that cancels it."""
+        with self._lock:
+            self._at_stop.append(callback)
+
+        def cancel() -> None:
+            with self._lock:
+                if callback in self._at_stop:
+                    self._at_stop.remove(callback)
+        return cancel
 
     def popen(self, cmd: Sequence[str], **kw: Any) -> subprocess.Popen:
         with self._lock:
@@ -115,6 +128,12 @@ class Children:
         with self._lock:
             self.stopping = True
             procs = list(self._procs)
+            callbacks, self._at_stop = list(self._at_stop), []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # stopping goes on: the processes below must die anyway
+                pass
         for p in procs:
             try:
                 os.killpg(p.pid, sig)

@@ -372,8 +372,9 @@ class K3sBackend:
     def __init__(self, api_client: Any, *, namespace: str, job_name: str, pod: k8s_items.PodSettings,
                  programs: Mapping[str, str], pod_paths: Mapping[str, str], files: NodeFiles,
                  component: str = "worker", start_timeout_s: float = 300.0, poll_interval_s: float = 1.0,
-                 request_timeout_s: float = 30.0, keep: bool = False) -> None:
+                 request_timeout_s: float = 30.0, keep: bool = False, children: Optional[Children] = None) -> None:
         self.api_client = api_client
+        self.children = children
         self.namespace = namespace
         self.job_name = k8s_items.job_name(job_name)
         self.pod = pod
@@ -419,6 +420,8 @@ class K3sBackend:
         except Exception as err:  # connection refused, TLS: the cluster, not a traceback
             self._clean_up(runner, created=runner.uid is not None)
             raise WorkFailed(f"cannot reach the cluster to create Job {self.job_name}: {err}") from None
+        # A stopped run (Ctrl-C, the playbook killed) deletes its Job: no process of ours runs it.
+        cancel = self.children.at_stop(lambda: self._clean_up(runner, created=True)) if self.children else None
         try:
             self._follow(runner, batch, t0, timeout_s)
         except ApiException as err:
@@ -426,6 +429,8 @@ class K3sBackend:
         except Exception as err:  # connection lost mid-run
             batch.fail_rest(f"lost contact with the cluster while Job {self.job_name} ran: {err}")
         finally:
+            if cancel is not None:
+                cancel()
             self._clean_up(runner, created=True)
         return batch.outcome(time.monotonic() - t0)
 

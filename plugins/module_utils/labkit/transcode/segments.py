@@ -169,7 +169,7 @@ class Cluster:
                           component="transcode-segment",
                           start_timeout_s=float(given.get("start_timeout") or 300),
                           poll_interval_s=float(given.get("poll_interval") or 1.0),
-                          keep=bool(given.get("keep")))
+                          keep=bool(given.get("keep")), children=children)
 
 
 def run_segments(work: str, worker: str, ffmpeg: str, ffprobe: str, owner: Optional[int] = None,
