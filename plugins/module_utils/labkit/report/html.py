@@ -537,7 +537,9 @@ def backend_cost_section(block: Mapping[str, Any] | None) -> str:
               + _f(block.get("compute_mean_ssh_s"), 3, " s"))]
     rows = [[esc(name), value] for name, value in pairs]
     return ("<section><h2>Kubernetes over bare SSH</h2><p>The same video, settings and machines, timed on the ssh "
-            "backend before: what scheduling pods, starting containers and fetching through the API costs.</p>"
+            "backend before: what scheduling pods, starting containers and fetching through the API costs. "
+            "What the difference per segment has beyond the pods' own phases is the time between one pod's end "
+            "and the next one's creation (the Job controller's turnover) and the controller's polling.</p>"
             + table(["", "value"], rows) + "</section>")
 
 
