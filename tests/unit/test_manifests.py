@@ -19,8 +19,11 @@ TEMPLATES = sorted((ROLE / "templates").glob("*.yaml.j2"))
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
     tmp = tmp_path_factory.mktemp("manifests")
+    # The node names as tasks/main.yml works them out; pi-2 twice, as when two inventory
+    # hosts name the same node.
+    nodes = [{"name": "pi-2"}, {"name": "pi-1"}, {"name": "pi-2"}]
     return render_templates(tmp, {t.name: t for t in TEMPLATES}, [ROLE / "defaults" / "main.yml"],
-                            {"lab_root": str(tmp), "cluster_config_nodes": [{"name": "pi-2"}, {"name": "pi-1"}]})
+                            {"lab_root": str(tmp), "cluster_config_nodes": nodes})
 
 
 def test_there_are_templates_to_check() -> None:
@@ -78,14 +81,17 @@ def test_the_node_storage_is_one_local_volume_on_every_node_and_its_claim(render
     assert (volume["kind"], claim["kind"]) == ("PersistentVolume", "PersistentVolumeClaim")
     spec = volume["spec"]
     assert spec["local"] == {"path": "/var/lib/pi-cluster-lab/storage"}
+    # Every node once, in a stable order (a rerun must render the same list).
     (term,) = spec["nodeAffinity"]["required"]["nodeSelectorTerms"]
     assert term["matchExpressions"] == [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["pi-1", "pi-2"]}]
     # Bound to each other by name and by a class no provisioner serves (K3s's local-path
     # must never take the claim); many pods on many nodes at once; the files outlive the objects.
     assert claim["spec"]["volumeName"] == volume["metadata"]["name"] == "lab-node-storage-lab"
     assert claim["spec"]["storageClassName"] == spec["storageClassName"] == "lab-node-storage"
+    assert spec["storageClassName"] != "local-path"  # K3s's default class
     assert claim["spec"]["accessModes"] == spec["accessModes"] == ["ReadWriteMany"]
     assert spec["persistentVolumeReclaimPolicy"] == "Retain"
+    assert claim["spec"]["resources"]["requests"]["storage"] == spec["capacity"]["storage"] == "10Gi"
     assert claim["metadata"]["namespace"] == "lab"
 
 
