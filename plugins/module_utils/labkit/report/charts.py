@@ -171,9 +171,9 @@ def _slot_number(result: Mapping[str, Any]) -> int:
         return 0
 
 
-def timeline_chart(run: Mapping[str, Any]) -> str | None:
+def timeline_chart(run: Mapping[str, Any], title: str | None = None) -> str | None:
     """One lane per worker slot with a bar per item it ran (t_start_ns to t_end_ns), relative
-    to the run's earliest start; colours by node."""
+    to the run's earliest start; colours by node. A transcode segment's bar carries its index."""
     results = [r for r in run.get("results") or [] if _num(r.get("t_start_ns")) and _num(r.get("t_end_ns"))]
     if not results:
         return None
@@ -189,7 +189,7 @@ def timeline_chart(run: Mapping[str, Any]) -> str | None:
             start = (int(r["t_start_ns"]) - origin) / 1e9
             end = (int(r["t_end_ns"]) - origin) / 1e9
             item = str(r.get("segment") or f"item {r.get('index')}")
-            label = _short_item(item) if several else fmt_num(end - start) + " s"
+            label = _item_label(r, item) if several or r.get("segment") is not None else fmt_num(end - start) + " s"
             bars.append(Bar(lane, start, end, colors[node], label,
                             f"{lane}: {item}, {fmt_num(start)}–{fmt_num(end)} s ({fmt_num(end - start)} s)"))
     span = max(b.end for b in bars)
@@ -198,12 +198,25 @@ def timeline_chart(run: Mapping[str, Any]) -> str | None:
     if several:
         note += f"; busy per worker {fmt_num(busy[0])}–{fmt_num(busy[-1])} s (sum of its segments)"
     return lanes_chart(
-        f"Worker timeline: median run at N={run.get('workers')} ({run.get('run_id')})",
+        title or f"Worker timeline: median run at N={run.get('workers')} ({run.get('run_id')})",
         bars,
         "seconds since the first worker started (worker wall clocks)",
         [(n, colors[n]) for n in nodes] if len(nodes) > 1 else (),
         note=note,
     )
+
+
+def segments_chart(run: Mapping[str, Any]) -> str | None:
+    """Which node encoded which segment: the timeline of the segments this run encoded, one lane
+    per node and slot. A resumed segment is left out: an earlier run made it, at another time."""
+    return timeline_chart(model.without_resumed(run),
+                          f"Which node encoded which segment (N={run.get('workers')}, {run.get('run_id')})")
+
+
+def _item_label(result: Mapping[str, Any], name: str) -> str:
+    """The item's number, short enough to sit inside its bar: its index, else from its name."""
+    index = result.get("index")
+    return str(index) if isinstance(index, int) and not isinstance(index, bool) else _short_item(name)
 
 
 def _short_item(name: str) -> str:

@@ -40,7 +40,7 @@ th,td{border:1px solid var(--line);padding:4px 8px;text-align:right;white-space:
 th{background:#f0f0f3;font-weight:600;white-space:normal;vertical-align:bottom;min-width:3.5em}
 td.l,td.w{white-space:normal;overflow-wrap:anywhere;min-width:6em}
 td.w{text-align:left;max-width:40em}
-table.kv td.l:first-child{white-space:nowrap}
+table.kv td.l:first-child,table.names td.l{white-space:nowrap}
 td.l,th.l{text-align:left}
 tr.flag td{background:#fff6e0}
 tr.warm td{color:var(--muted)}
@@ -507,16 +507,38 @@ def pi_accuracy_section(accuracy: Mapping[str, Any] | None) -> str:
     )
 
 
-def segments_section(runs: Sequence[Mapping[str, Any]]) -> str:
-    """Which node (and on k3s which pod, after how many attempts, with which phases) made each segment."""
-    columns, rows = model.segment_rows(runs)
-    if not rows:
+def segments_section(runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any]) -> str:
+    """Which node (and on k3s which pod, after how many attempts, with which phases) encoded each
+    segment: a chart of when, the pods' phases on k3s, and the table."""
+    run = model.segment_run(runs)
+    columns, rows = model.segment_rows(runs, context)
+    if run is None or not rows:
         return ""
+    resumed = model.resumed_indices(run)
+    encoded = model.without_resumed(run)
+    caption = ("Each lane is one worker slot on a node (colour: the node); each bar is one segment, labelled with "
+               "its index, from its worker's start to its end (the workers' wall clocks).")
+    if resumed:
+        caption += (f" Not drawn: {plural(len(resumed), 'segment')} resumed from an earlier run "
+                    f"({', '.join(map(str, resumed))}), not encoded now.")
+    figures = "".join(f for f in (
+        figure(charts.segments_chart(run), caption),
+        figure(charts.k3s_phase_chart(encoded), "One bar per segment's pod: its phases one after another.")) if f)
+    drawn = f'<div class="charts">{figures}</div>' if figures else ""
+    if not encoded["results"]:
+        drawn = "<p>Every segment was resumed from an earlier run: nothing was encoded now, so nothing is drawn.</p>"
     cells = [[_f(row[key]) if isinstance(row[key], float) else esc(row[key]) for key, _ in columns] for row in rows]
-    note = ("<p>Pod phases come from Kubernetes' status timestamps (one-second resolution); compute is the "
-            "worker's own clock.</p>" if any(key == "scheduling_s" for key, _ in columns) else "")
-    return ("<section><h2>Segments</h2>" + table([esc(label) for _, label in columns], cells, left=3)
-            + note + "</section>")
+    muted = ["warm" if row["resumed"] else "" for row in rows]
+    notes = ["The source span is where the segment lies in the source, in seconds from its first frame (the "
+             "segments follow one another: each starts where the ones before it end)."
+             if any(k == "span" for k, _ in columns) else "",
+             "Pod phases come from Kubernetes' status timestamps (one-second resolution, so a phase can read "
+             "slightly negative); compute is the worker's own clock." if any(k == "scheduling_s" for k, _ in columns)
+             else ""]
+    names = sum(key in model.SEGMENT_NAMES for key, _ in columns)
+    return ("<section><h2>Segments</h2>" + drawn
+            + table([esc(label) for _, label in columns], cells, left=names, row_classes=muted, kind="names")
+            + "".join(f"<p>{esc(n)}</p>" for n in notes if n) + "</section>")
 
 
 def backend_cost_section(block: Mapping[str, Any] | None) -> str:
@@ -607,7 +629,7 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
                               + "hollow points are invalid or oversubscribed."))
         figures.append(figure(charts.efficiency_chart(mode, summary), "Efficiency falls as overhead grows with N."))
     run = model.timeline_run(runs, summary)
-    if run is not None:
+    if run is not None and workload != "transcode":  # a transcode's are in its Segments section
         figures.append(figure(charts.timeline_chart(run), "Each lane is one worker (a slot that runs one item at a "
                               "time); each bar is one item it ran, between its RESULT timestamps."))
         figures.append(figure(charts.k3s_phase_chart(run), "Per-pod makespan split from Kubernetes status timestamps."))
@@ -625,7 +647,7 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
     if workload == "pi":
         parts.append(pi_accuracy_section(model.pi_accuracy(runs)))
     if workload == "transcode":
-        parts.append(segments_section(runs))
+        parts.append(segments_section(runs, context))
         parts.append(backend_cost_section(extra.get("backend_cost")))
     parts.append(environment_section(context))
     parts.append(method_section(runs, context))

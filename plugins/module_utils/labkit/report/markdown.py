@@ -131,7 +131,7 @@ def render(page: model.Page) -> str:
                 f"|error| {accuracy['abs_error']:.3g} = {accuracy['z']:.2f} standard errors",
                 "",
             ]
-    columns, rows = model.segment_rows(runs)
+    columns, rows = model.segment_rows(runs, context)
     if rows:
         out += ["### Segments", "",
                 md_table([label for _, label in columns],

@@ -538,22 +538,94 @@ def checks_without_warning(runs: Sequence[Run], summary: Sequence[Row], context:
 
 
 # The segments table of a transcode (which node and pod made each, with the pod's phases on k3s).
-SEGMENT_COLUMNS = (("index", "#"), ("segment", "segment"), ("host", "node / host"), ("slot", "slot"),
-                   ("pod", "pod"), ("attempt", "attempt"), ("frames_out", "frames"), ("compute_s", "compute, s"),
-                   ("scheduling_s", "scheduling, s"), ("start_s", "start, s"), ("runtime_start_s", "runtime start, s"),
-                   ("exit_s", "exit, s"))
+SEGMENT_COLUMNS = (("index", "#"), ("segment", "segment"), ("span", "source span, s"), ("host", "node / host"),
+                   ("slot", "slot"), ("pod", "pod"), ("attempt", "attempt"), ("frames_out", "frames"),
+                   ("compute_s", "compute, s"), ("scheduling_s", "scheduling, s"), ("start_s", "start, s"),
+                   ("runtime_start_s", "runtime start, s"), ("exit_s", "exit, s"))
+# What a resumed segment still shows: the file it is and where it lies in the source; the
+# rest (node, pod, timings) belongs to the earlier run that made it, and its node column says so.
+SEGMENT_FACTS = ("index", "segment", "span")
+# The leading columns that name things rather than measure them (left-aligned in the page).
+SEGMENT_NAMES = ("index", "segment", "span", "host")
 
 
-def segment_rows(runs: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
-    """The timed transcode run's segments, by index, and the columns that have a value in some
-    row (pods and phases only on k3s); a resumed segment says so in place of its timing."""
-    run = next((r for r in runs if r.get("workload") == "transcode" and r.get("mode") == "strong"), None)
-    results = sorted((run or {}).get("results") or [], key=lambda r: (r.get("index") is None, r.get("index") or 0))
+def segment_run(runs: Sequence[Run]) -> Run | None:
+    """The transcode run whose segments the report lists: the strong run (a transcode records
+    one; the baseline is a single plain ffmpeg, not segments)."""
+    return next((r for r in runs if r.get("workload") == "transcode" and r.get("mode") == "strong"), None)
+
+
+def _index_of(result: Mapping[str, Any]) -> int | None:
+    index = result.get("index")
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+
+def video_seconds(context: Mapping[str, Any]) -> float | None:
+    """The source video's duration (context.source.video.duration_s), where the last segment ends."""
+    source = context.get("source")
+    video = source.get("video") if isinstance(source, Mapping) else None
+    return _num(video.get("duration_s")) if isinstance(video, Mapping) else None
+
+
+def source_spans(results: Sequence[Mapping[str, Any]],
+                 video_s: float | None) -> dict[int, tuple[float, float | None]]:
+    """Where each segment lies in the source, in seconds from the video's first frame.
+
+    The record has no plan, but the segments tile the video in index order, so each starts
+    where the ones before it end (the sum of their media_s). The worker reports no media_s
+    for the last one (it runs to the end of its chunk): it ends with the video, when the
+    source's duration is known, else the end is None. Empty unless the indices are exactly
+    0..n-1 and every segment but the last has its media_s: nothing is guessed."""
+    ordered = sorted(results, key=lambda r: _index_of(r) if _index_of(r) is not None else -1)
+    if not ordered or [_index_of(r) for r in ordered] != list(range(len(ordered))):
+        return {}
+    spans: dict[int, tuple[float, float | None]] = {}
+    start = 0.0
+    for position, result in enumerate(ordered):
+        length = _num(result.get("media_s"))
+        if length is None and position < len(ordered) - 1:
+            return {}
+        end = start + length if length is not None else video_s
+        spans[position] = (start, end)
+        start = end if end is not None else start
+    return spans
+
+
+def span_text(span: tuple[float, float | None] | None) -> str | None:
+    """A span as the table shows it: 4–6, or 4–end when the end is not known."""
+    if span is None:
+        return None
+    start, end = span
+    return f"{fmt_num(start, 4)}–{fmt_num(end, 4) if end is not None else 'end'}"
+
+
+def segment_rows(runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any] | None = None
+                 ) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """The transcode run's segments, by index, and the columns that have a value in some row
+    (pods and phases only on k3s); a resumed segment says "resumed" in its node column and
+    leaves out what the earlier run that made it did."""
+    results = sorted((segment_run(runs) or {}).get("results") or [],
+                     key=lambda r: (_index_of(r) is None, _index_of(r) or 0))
     if not results:
         return [], []
+    spans = source_spans(results, video_seconds(context or {}))
+    facts = [dict(r, span=span_text(spans.get(_index_of(r) or 0) if spans else None)) for r in results]
+    always = {"index", "segment", "host"} | ({"span"} if spans else set())
     columns = [(key, label) for key, label in SEGMENT_COLUMNS
-               if any(r.get(key) is not None for r in results if not r.get("resumed"))
-               or key in ("index", "segment")]
-    rows = [{key: ("resumed" if r.get("resumed") and key not in ("index", "segment") else r.get(key))
-             for key, _ in columns} for r in results]
+               if key in always or any(r.get(key) is not None for r in facts if not r.get("resumed"))]
+    rows = [{key: r.get(key) for key, _ in columns} if not r.get("resumed") else
+            {key: r.get(key) if key in SEGMENT_FACTS else ("resumed" if key == "host" else None) for key, _ in columns}
+            for r in facts]
+    for row, result in zip(rows, facts):
+        row["resumed"] = bool(result.get("resumed"))  # not a column: how the page greys the row
     return columns, rows
+
+
+def resumed_indices(run: Run) -> list[int]:
+    """The indices of the segments an earlier run made (not encoded, not timed now)."""
+    return sorted(i for i in (_index_of(r) for r in run.get("results") or [] if r.get("resumed")) if i is not None)
+
+
+def without_resumed(run: Run) -> dict[str, Any]:
+    """The run with only the segments it encoded itself (what its charts can place in time)."""
+    return dict(run, results=[r for r in run.get("results") or [] if not r.get("resumed")])

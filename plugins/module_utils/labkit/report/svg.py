@@ -410,6 +410,15 @@ def _point_labels_svg(s: Series, sx: Scale, sy: Scale, x_min: float, x_max: floa
     return "".join(parts)
 
 
+def shorten(text: str, limit: int) -> str:
+    """At most `limit` characters, the middle cut out: names of pods and hosts tell each other
+    apart at their ends (…-segments-3-x8k2q), and start with what they are."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 3
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
 @dataclass
 class Bar:
     """One horizontal bar in a lane: [start, end] in the x unit, with a colour and a tooltip."""
@@ -461,7 +470,7 @@ def lanes_chart(
     for i, lane in enumerate(lanes):
         y = top + i * lane_height
         if lane_height >= 12:
-            shown = lane if len(lane) <= 28 else lane[:27] + "…"
+            shown = shorten(lane, 28)
             out.append(_text(left - 6, y + lane_height / 2 + 4, shown, 11, "end"))
     for bar in finite:
         i = lanes.index(bar.lane)
