@@ -24,7 +24,9 @@ Inputs (docs/ARCHITECTURE.md for the run record):
     }
     extra = {"legacy": results.legacy_block(...), "verification": {...}, "phases": {...}}
 
-Every extra block is written at the top level of results.json.
+Every extra block is written at the top level of results.json. A transcode report adds
+`backend_cost` (backend_cost.backend_cost: on k3s, the comparison with the newest earlier ssh
+report of the same video, settings and machines in reports_dir; null on other backends).
 """
 from __future__ import annotations
 
@@ -126,8 +128,9 @@ def write_report(
     now = now or _dt.datetime.now(_dt.timezone.utc)
     generated = now.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if now.utcoffset() == _dt.timedelta(0) else "")
 
-    if workload == "transcode" and context.get("backend") == "k3s" and "backend_cost" not in extra:
-        extra["backend_cost"] = backend_cost.backend_cost(reports_dir, runs, context)
+    if workload == "transcode" and "backend_cost" not in extra:  # only a k3s run has an ssh twin to compare with
+        extra["backend_cost"] = (backend_cost.backend_cost(reports_dir, runs, context)
+                                 if context.get("backend") == "k3s" else None)
     paths.check_latest(reports_dir, workload)  # refuse before anything is written
     folder = paths.create_report_dir(reports_dir, workload, now)
     index_path = os.path.join(folder, "index.html")

@@ -554,15 +554,20 @@ def backend_cost_section(block: Mapping[str, Any] | None) -> str:
              ("difference", _f(block.get("difference_s"), 3, " s")),
              ("difference per segment", _f(block.get("difference_per_segment_s"), 3, " s")
               + f" ({esc(block.get('segments'))} segments)"),
+             ("difference per segment of a worker slot (× N)", _f(block.get("difference_per_slot_segment_s"), 3, " s")),
              ("pod phases around the work, mean per segment", _f(block.get("pod_overhead_mean_s"), 3, " s")),
              ("compute per segment, mean: k3s / ssh", _f(block.get("compute_mean_k3s_s"), 3, " s") + " / "
               + _f(block.get("compute_mean_ssh_s"), 3, " s"))]
     rows = [[esc(name), value] for name, value in pairs]
+    other_n = ("<p><strong>The runs had different N</strong>: the ratio mixes what Kubernetes costs with how the "
+               "transcode scales.</p>" if block.get("workers_k3s") != block.get("workers_ssh") else "")
     return ("<section><h2>Kubernetes over bare SSH</h2><p>The same video, settings and machines, timed on the ssh "
             "backend before: what scheduling pods, starting containers and fetching through the API costs. "
-            "What the difference per segment has beyond the pods' own phases is the time between one pod's end "
-            "and the next one's creation (the Job controller's turnover) and the controller's polling.</p>"
-            + table(["", "value"], rows) + "</section>")
+            "The N worker slots run the segments side by side, so a pod's phases add to the time once per segment "
+            "of a slot: hold them against the difference per segment of a slot. What that has beyond the pods' "
+            "phases is the time between one pod's end and the next one's start (the Job controller's turnover) "
+            "and the controller's polling.</p>"
+            + other_n + table(["", "value"], rows) + "</section>")
 
 
 def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str, Any] | None = None) -> str:

@@ -143,7 +143,8 @@ def render(page: model.Page) -> str:
         if cost.get("compared"):
             out += [f"k3s {_f(cost.get('t_e2e_k3s_s'))} s against ssh {_f(cost.get('t_e2e_ssh_s'))} s "
                     f"(report {md_escape(cost.get('ssh_report'))}): {_f(cost.get('ratio'))}×, "
-                    f"{_f(cost.get('difference_s'))} s more, {_f(cost.get('difference_per_segment_s'))} s per segment; "
+                    f"difference {_f(cost.get('difference_s'))} s, {_f(cost.get('difference_per_segment_s'))} s per "
+                    f"segment, {_f(cost.get('difference_per_slot_segment_s'))} s per segment of a worker slot; "
                     f"pod phases around the work {_f(cost.get('pod_overhead_mean_s'))} s per segment.", ""]
         else:
             out += [md_escape(cost.get("how")), ""]

@@ -12,6 +12,7 @@ import re
 
 WORKLOAD_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_SUFFIX = 1000
+FOLDER_RE = re.compile(r"^(.*-\d{8}-\d{6})(?:-(\d+))?$")  # folder_name(), then create_report_dir's suffix
 
 
 def folder_name(workload: str, now: _dt.datetime) -> str:
@@ -19,6 +20,13 @@ def folder_name(workload: str, now: _dt.datetime) -> str:
     if not WORKLOAD_RE.match(workload):
         raise ValueError(f"workload must be a lower-case name like 'pi' or 'transcode', got {workload!r}")
     return f"{workload}-{now.strftime('%Y%m%d-%H%M%S')}"
+
+
+def folder_order(name: str) -> tuple[str, int]:
+    """Sort key of report folders, oldest first: the time in the name, then the -2, -3… that
+    create_report_dir gives a second folder of the same second (so -10 comes after -9)."""
+    match = FOLDER_RE.match(name)
+    return (match.group(1), int(match.group(2) or 1)) if match else (name, 1)
 
 
 def create_report_dir(reports_dir: str, workload: str, now: _dt.datetime) -> str:
