@@ -33,8 +33,8 @@ from ..k8s_jobs import (TERMINAL_POD_PHASES, JobCollection, collect_job, contain
 from ..runs import PlannedRun, RunRecord
 from ..supervise import Children
 from ..text import plural
-from . import (Accept, Attempt, BackendOutcome, ItemOutcome, Progress, WorkFailed, WorkItem, mapped_item,
-               mapped_path, result_of, tail)
+from . import (Accept, Attempt, BackendOutcome, ItemOutcome, Progress, WorkFailed, WorkItem, exit_failure,
+               mapped_item, mapped_path, result_of, tail)
 
 try:  # optional: the pure parts (and their tests) work without the client
     from kubernetes import client as k8s_client
@@ -163,11 +163,7 @@ class JobRunner:
 
     def create_configmap(self, manifest: Mapping[str, Any]) -> None:
         """The batch's ConfigMap, replacing one a killed run left behind under the same name."""
-        try:
-            self.core.delete_namespaced_config_map(self.name, self.namespace, _request_timeout=self.timeout)
-        except ApiException as err:
-            if err.status != 404:
-                raise
+        self.delete_configmap()
         self.core.create_namespaced_config_map(self.namespace, manifest, _request_timeout=self.timeout)
 
     def own_configmap(self) -> None:
@@ -386,7 +382,6 @@ class K3sBackend:
         self.poll_interval_s = poll_interval_s
         self.request_timeout_s = request_timeout_s
         self.keep = keep
-        self.job_info: dict[str, Any] = {"name": self.job_name, "namespace": namespace, "state": None, "deleted": False}
 
     def throttle_reading(self) -> Optional[str]:
         return None  # the nodes are read over SSH by the playbook (lab_node_context)
@@ -444,7 +439,6 @@ class K3sBackend:
                     batch.pod_finished(pod, self._log(runner, pod_name(pod)), time.monotonic() - t0)
             self._let_go_of_lost_nodes(runner, batch, pods, time.monotonic() - t0)
             if batch.all_done():
-                self.job_info["state"] = job_finished(runner.job_status()) or "every pod finished"
                 return
             status = runner.job_status()
             state = job_finished(status)
@@ -452,7 +446,6 @@ class K3sBackend:
                 # The Job has ended: what its pods said is read on this pass or the next.
                 settled_at = settled_at if settled_at is not None else now
                 if now - settled_at > 2 * self.poll_interval_s + 1.0:
-                    self.job_info["state"] = state
                     failed = k8s_items.parse_indexes(status.get("failedIndexes"))
                     batch.fail_rest(f"Job {self.job_name} {state}" + (
                         f" with index(es) {status.get('failedIndexes')} failed" if failed else "")
@@ -461,14 +454,12 @@ class K3sBackend:
             # Every pod, finished ones too: "no container started" means none ever did.
             stuck = stuck_reason(pods, now, self.start_timeout_s, k8s_items.CONTAINER)
             if stuck:
-                self.job_info["state"] = f"Stuck: {stuck}"
                 events = runner.warning_events()
                 batch.fail_rest(f"the pods cannot run: {stuck} (image {self.pod.image}, imagePullPolicy "
                                 f"{self.pod.pull_policy})" + (f"; {'; '.join(events)}" if events else ""),
                                 final=True)
                 return
             if timeout_s is not None and now > timeout_s:
-                self.job_info["state"] = "Timeout"
                 batch.fail_rest(f"timed out after {timeout_s:g} s", timed_out=True)
                 return
             time.sleep(self.poll_interval_s)
@@ -510,7 +501,6 @@ class K3sBackend:
         try:
             if created:
                 runner.delete()
-                self.job_info["deleted"] = True
             runner.delete_configmap()
         except Exception:  # the Job's TTL and the ConfigMap's owner reference remove them later
             pass
@@ -610,11 +600,10 @@ class _Batch:
         else:
             self.failures[index] = self.failures.get(index, 0) + 1
         self.attempts.append(Attempt(item.name, attempt, 0, node, error, host_lost=bool(disrupted)))
-        cause = item.final_exit_codes.get(code) if code is not None else None
-        if cause is not None:
+        if code is not None and code in item.final_exit_codes:
+            final = exit_failure(item, code, tail(log))  # the same words as every backend
             self._finish(index, ItemOutcome(item.name, item.index, 0, node, attempt, code, log, "", finished_s,
-                                            finished_s, error=f"{cause} (exited {code}, not retried): {tail(log)}",
-                                            final=True))
+                                            finished_s, error=str(final), final=True))
         elif self.failures.get(index, 0) > self.retries:
             self._finish(index, ItemOutcome(item.name, item.index, 0, node, attempt, code, log, "", finished_s,
                                             finished_s, error=error))
