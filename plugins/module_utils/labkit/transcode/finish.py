@@ -6,6 +6,7 @@ so the role passes them on as they are.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import subprocess
@@ -43,8 +44,12 @@ def place(tmp: str, final: str) -> None:
 
 
 def measure(path: str, ffprobe: str) -> list[StreamFacts]:
-    """Every stream of a file, measured from its packets (the source was measured the same way)."""
-    return streams.facts(probe.probe(path, ffprobe), probe.probe_packet_table(path, ffprobe))
+    """Every stream of a file, measured from its packets (the source was measured the same way);
+    the two ffprobe runs at once."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        table = pool.submit(probe.probe_packet_table, path, ffprobe)
+        info = probe.probe(path, ffprobe)
+        return streams.facts(info, table.result())
 
 
 def first_frame_psnr(ffmpeg: str, plan: TranscodePlan, output: str) -> float | None:
@@ -104,8 +109,9 @@ def _finish(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
     join_mux_s = time.monotonic() - t_join
 
     t_verify = time.monotonic()
-    verification = verify.check(plan.source_streams, measure(tmp, ffprobe), plan.video.frame_s,
-                                first_frame_psnr(ffmpeg, plan, tmp))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # three short programs at once
+        psnr = pool.submit(first_frame_psnr, ffmpeg, plan, tmp)
+        verification = verify.check(plan.source_streams, measure(tmp, ffprobe), plan.video.frame_s, psnr.result())
     verify_s = time.monotonic() - t_verify
     if not verification["passed"]:
         raise StepError(f"verification failed, output not written ({'; '.join(verification['problems'])}); "

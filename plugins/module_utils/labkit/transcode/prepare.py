@@ -4,6 +4,7 @@ Nothing is written until every check has passed.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -37,7 +38,25 @@ def _stream_label(info: probe.MediaInfo) -> str:
 
 
 def _probe_source(src: str, named: str, ffprobe: str) -> tuple[probe.MediaInfo, probe.PacketTable]:
-    """The source's streams and packets; ParamError naming the video when it cannot be split."""
+    """The source's streams and packets; ParamError naming the video when it cannot be split.
+
+    The packet table is read while the streams are (two ffprobe at once); a problem with the
+    streams is named first, as when they ran one after the other."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        packets = pool.submit(probe.probe_packet_table, src, ffprobe)
+        info = _probe_streams(src, named, ffprobe)
+        try:
+            table = packets.result()
+        except probe.ProbeError as exc:
+            raise ParamError(f"video {named!r}: {exc}") from None
+    damage = preflight.damage_of(info, table)
+    if damage is not None:
+        raise ParamError(f"video {named!r} is damaged: {damage}; repair or re-export it")
+    return info, table
+
+
+def _probe_streams(src: str, named: str, ffprobe: str) -> probe.MediaInfo:
+    """The source's streams; ParamError naming the video when they cannot be split."""
     try:
         info = probe.probe(src, ffprobe)
     except probe.ProbeError as exc:
@@ -54,14 +73,7 @@ def _probe_source(src: str, named: str, ffprobe: str) -> tuple[probe.MediaInfo, 
         )
     if info.time_base is None:
         raise ParamError(f"video {named!r}: ffprobe reports no time base for its video stream")
-    try:
-        table = probe.probe_packet_table(src, ffprobe)
-    except probe.ProbeError as exc:
-        raise ParamError(f"video {named!r}: {exc}") from None
-    damage = preflight.damage_of(info, table)
-    if damage is not None:
-        raise ParamError(f"video {named!r} is damaged: {damage}; repair or re-export it")
-    return info, table
+    return info
 
 
 def _tracks(selection: streams.Selection, measured: dict[int, streams.StreamFacts],
@@ -93,16 +105,20 @@ def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: in
     src = params["video"]
     given_output = check_output_path(output, src) if output else None
     named = str(raw["video"])
-    preflight.check_program("transcode_ffprobe", ffprobe, "ffprobe")
-    info, table = _probe_source(src, named, ffprobe)
+    encoding = Encoding(**{k: params[k] for k in ("segment_seconds", "video_codec", "preset", "crf",
+                                                   "audio_codec", "audio_bitrate")}, streams=params["streams"].text)
+    # The programs preflight judges run while the source is probed: they need nothing of it.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        program_runs = pool.submit(preflight.program_runs, ffmpeg, ffprobe, encoding)
+        preflight.check_program("transcode_ffprobe", ffprobe, "ffprobe")
+        info, table = _probe_source(src, named, ffprobe)
+        runs = program_runs.result()
     assert info.time_base is not None and info.video_index is not None and info.video_codec is not None
     try:
         packets = table.video(info.video_index)
         segments = planner.plan_segments(packets, info.time_base, params["segment_seconds"])
     except probe.ProbeError as exc:
         raise ParamError(f"video {named!r}: {exc}") from None
-    encoding = Encoding(**{k: params[k] for k in ("segment_seconds", "video_codec", "preset", "crf",
-                                                   "audio_codec", "audio_bitrate")}, streams=params["streams"].text)
     work = os.path.join(os.path.abspath(work_dir), work_key(src, encoding.to_dict()))
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     if given_output:
@@ -119,7 +135,7 @@ def prepare(raw: dict[str, Any], work_dir: str, output: Optional[str], cores: in
         raise ParamError(f"video {named!r}: {exc}") from None
     preflight.preflight(ffmpeg, ffprobe, encoding, work_dir=work_dir,
                         output_dir=os.path.dirname(given_output) if given_output else None,
-                        has_audio=bool(selection.audio))
+                        has_audio=bool(selection.audio), runs=runs)
     tol = planner.frame_tolerance(packets, info.time_base)
     keys = [p.pts for p in packets if p.key and p.shown]
     cuts = commands.piece_cuts(segments, keys)
