@@ -13,24 +13,42 @@ lost. Each (seed, index) gets its own reproducible random stream.
     RESULT {"schema": 1, "workload": "pi", ...}
 
 The index defaults to $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+
+The python kernel is the seed guide's loop. The numpy kernel draws one 64-bit integer per
+sample, takes it as a cell of a 2^31 × 2^31 grid over the unit square and counts the cell
+inside when its centre is in the quarter disc, in exact integer arithmetic (count_cells_inside).
+
+    pi_worker.py --index 0 --count 1 --autorange 0.25 --kernel numpy
+
+calibrates one core: the sample count grows from 2^16 until one call lasts 0.25 s, and the
+RESULT of that call (with "autorange": true) gives the samples per second.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import math
 import os
 import random
-import socket
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 SCHEMA = 1
 KERNELS = ("python", "numpy", "auto")
-# numpy draws this many points per chunk: 2 × 512 KiB of doubles stay in a core's L2 cache,
-# so the kernel is bound by arithmetic, not memory bandwidth shared between workers.
-NUMPY_CHUNK = 1 << 16
+# numpy draws this many points per chunk: the chunk's draw and two work buffers (3 × 256 KiB of
+# uint64) stay in a core's L2 cache, so the kernel is bound by the generator and the arithmetic,
+# not by memory bandwidth shared between workers. The count does not depend on it.
+NUMPY_CHUNK = 1 << 15
+# The numpy kernel's grid: 2^31 × 2^31 cells over the unit square, two 31-bit coordinates from
+# one 64-bit draw (split_coordinates).
+COORD_BITS = 31
+# --autorange: the first call's sample count, and how much one step may grow it.
+AUTORANGE_START = 1 << 16
+AUTORANGE_MAX_STEP = 10.0
+# A step aims this far past the target, so that the next call is usually the last.
+AUTORANGE_AIM = 1.2
 
 
 def share(index: int, count: int, total: int) -> int:
@@ -58,29 +76,72 @@ def count_inside_python(samples: int, seed: int, index: int) -> int:
     return inside
 
 
+def split_coordinates(raw, y) -> None:
+    """Split 64-bit draws into two 31-bit cell coordinates, in place: x = bits 33..63 (raw >> 33)
+    stays in `raw`, y = bits 0..30 (raw & (2^31 − 1)) goes to `y`; bits 31 and 32 are not used.
+    (Top and bottom bits: one shift and one mask, no mask needed for x.)"""
+    import numpy as np
+
+    np.bitwise_and(raw, np.uint64((1 << COORD_BITS) - 1), out=y)
+    np.right_shift(raw, np.uint64(64 - COORD_BITS), out=raw)
+
+
+def count_cells_inside(x, y, tmp, bits: int = COORD_BITS) -> int:
+    """How many of the cells (x[i], y[i]) of a 2^bits × 2^bits grid count as inside the quarter disc.
+
+    A cell is inside when its centre is in the closed quarter disc of radius R = 2^bits:
+    (x + ½)² + (y + ½)² ≤ R², that is x(x + 1) + y(y + 1) + ½ ≤ R², and as the left side
+    without the ½ is an integer, x(x + 1) + y(y + 1) < R². Exact in uint64 for bits ≤ 31:
+    x ≤ R − 1 gives x + 1 ≤ R and x(x + 1) ≤ R² − R < 2^62, so the sum stays below 2^63.
+    x, y and tmp are uint64 arrays of one length; all three are overwritten.
+    """
+    import numpy as np
+
+    if not 0 < bits <= COORD_BITS:
+        raise ValueError(f"bits must be 1..{COORD_BITS}, not {bits}")
+    one = np.uint64(1)
+    np.add(x, one, out=tmp)
+    np.multiply(x, tmp, out=x)
+    np.add(y, one, out=tmp)
+    np.multiply(y, tmp, out=y)
+    np.add(x, y, out=x)
+    return int(np.count_nonzero(x < np.uint64(1 << (2 * bits))))
+
+
 def count_inside_numpy(samples: int, seed: int, index: int) -> int:
-    """Vectorised in bounded-memory chunks; SeedSequence.spawn gives independent streams."""
+    """One 64-bit draw per sample, split into a cell of the 2^31 × 2^31 grid and tested exactly
+    (count_cells_inside), in bounded-memory chunks; SeedSequence.spawn gives independent streams.
+
+    The cells' centres make the expected inside/samples differ from π/4 by less than 2^-30: only the
+    cells the arc cuts can be counted wrongly, and a monotone arc cuts fewer than 2 × 2^31 of them.
+    The draws are consecutive whatever the chunk size, so the count does not depend on NUMPY_CHUNK.
+    """
     import numpy as np
 
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(index + 1)[index])
+    draw = rng.bit_generator.random_raw
+    y_buffer = np.empty(min(samples, NUMPY_CHUNK), dtype=np.uint64)
+    tmp_buffer = np.empty_like(y_buffer)
     inside = 0
     remaining = samples
     while remaining > 0:
         n = min(remaining, NUMPY_CHUNK)
-        x = rng.random(n)
-        y = rng.random(n)
-        # In place: no temporaries beyond the two chunk buffers.
-        np.multiply(x, x, out=x)
-        np.multiply(y, y, out=y)
-        np.add(x, y, out=x)
-        inside += int(np.count_nonzero(x <= 1.0))
+        # A fresh uint64 array of n draws (the generator has no out=); everything else is in place.
+        x = draw(n)
+        y, tmp = y_buffer[:n], tmp_buffer[:n]
+        split_coordinates(x, y)
+        inside += count_cells_inside(x, y, tmp)
         remaining -= n
     return inside
 
 
 def numpy_available() -> bool:
+    """Import numpy and numpy.random now, so that a run's timing (and compute_s) does not include it."""
+    # The kernel uses no BLAS: without this, OpenBLAS starts a thread per core on import
+    # (≈ 8 ms of a worker's start here), in every worker.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
-        import numpy  # noqa: F401
+        import numpy.random  # noqa: F401
     except ImportError:
         return False
     return True
@@ -98,22 +159,62 @@ def select_kernel(name: str) -> tuple[str, Callable[[int, int, int], int]]:
     raise ValueError(f"unknown kernel {name!r}; expected one of {', '.join(KERNELS)}")
 
 
-def run(index: int, count: int, total: int, seed: int, run_id: str, kernel: str) -> dict:
-    """Compute this worker's share and return its result record (DESIGN §3)."""
-    kernel_name, count_inside = select_kernel(kernel)
-    samples = share(index, count, total)
+def timed(count_inside: Callable[[int, int, int], int], samples: int, seed: int,
+          index: int) -> tuple[int, int, int, float]:
+    """(inside, t_start_ns, t_end_ns, compute_s) of one kernel call."""
     t_start_ns = time.time_ns()
     mono_start = time.perf_counter()
     inside = count_inside(samples, seed, index)
     compute_s = time.perf_counter() - mono_start
-    t_end_ns = time.time_ns()
+    return inside, t_start_ns, time.time_ns(), compute_s
+
+
+def autorange(count_inside: Callable[[int, int, int], int], target_s: float, seed: int,
+              index: int) -> tuple[int, tuple[int, int, int, float]]:
+    """Grow the sample count until one call lasts at least target_s: (samples, timed() of that call).
+
+    Each call starts the same (seed, index) stream. The next count aims at AUTORANGE_AIM × target_s
+    at the rate just measured, at most AUTORANGE_MAX_STEP times the last (so more than 1.2 times).
+    """
+    samples = AUTORANGE_START
+    while True:
+        measured = timed(count_inside, samples, seed, index)
+        compute_s = measured[3]
+        if compute_s >= target_s:
+            return samples, measured
+        step = AUTORANGE_AIM * target_s / compute_s if compute_s > 0 else AUTORANGE_MAX_STEP
+        samples = math.ceil(samples * min(step, AUTORANGE_MAX_STEP))
+
+
+def hostname() -> str:
+    # The name gethostname() gives (both read the kernel's nodename), without importing socket.
+    return os.uname().nodename
+
+
+def run(index: int, count: int, total: int | None, seed: int, run_id: str, kernel: str,
+        autorange_s: float | None = None) -> dict:
+    """Compute this worker's share and return its result record (DESIGN §3).
+
+    With autorange_s (one worker only), the share is how many samples one call takes to last
+    that long (autorange), and the record says "autorange": true.
+    """
+    kernel_name, count_inside = select_kernel(kernel)
+    if autorange_s is not None:
+        if (index, count) != (0, 1):
+            raise ValueError(f"autorange measures one worker: index 0 of 1, not {index} of {count}")
+        samples, (inside, t_start_ns, t_end_ns, compute_s) = autorange(count_inside, autorange_s, seed, index)
+    elif total is None:
+        raise ValueError("no total sample count was given")
+    else:
+        samples = share(index, count, total)
+        inside, t_start_ns, t_end_ns, compute_s = timed(count_inside, samples, seed, index)
     record = {
         "schema": SCHEMA,
         "workload": "pi",
         "run_id": run_id,
         "index": index,
         "count": count,
-        "node": os.environ.get("NODE_NAME") or socket.gethostname(),
+        "node": os.environ.get("NODE_NAME") or hostname(),
         "t_start_ns": t_start_ns,
         "t_end_ns": t_end_ns,
         "compute_s": compute_s,
@@ -122,6 +223,8 @@ def run(index: int, count: int, total: int, seed: int, run_id: str, kernel: str)
         "seed": seed,
         "kernel": kernel_name,
     }
+    if autorange_s is not None:
+        record["autorange"] = True
     if os.environ.get("POD_NAME"):
         record["pod"] = os.environ["POD_NAME"]
     return record
@@ -134,16 +237,44 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def help_formatter(prog: str) -> argparse.HelpFormatter:
+    # Given a width, argparse's formatter does not import shutil (with bz2, lzma, zlib and fnmatch:
+    # ≈ 3 ms of a worker's start) to read the terminal's, which it does in every add_argument().
+    # 78: what it finds when the output is not a terminal, as for every worker.
+    return argparse.HelpFormatter(prog, width=78)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Monte Carlo π worker: prints one RESULT line.")
+    parser = argparse.ArgumentParser(description="Monte Carlo π worker: prints one RESULT line.",
+                                     formatter_class=help_formatter)
     parser.add_argument("--index", type=int, default=None,
                         help="this worker's index, 0-based (default: $JOB_COMPLETION_INDEX)")
     parser.add_argument("--count", type=positive_int, required=True, help="number of workers")
-    parser.add_argument("--samples", type=positive_int, required=True, help="total samples over all workers")
+    parser.add_argument("--samples", type=positive_int, default=None,
+                        help="total samples over all workers (required unless --autorange)")
+    parser.add_argument("--autorange", type=positive_seconds, default=None, metavar="SECONDS",
+                        help="calibrate one core (--count 1): grow the samples from 2^16 until one call "
+                             "lasts SECONDS, print that call's RESULT (--samples is ignored)")
     parser.add_argument("--seed", type=int, default=1, help="the run's seed")
     parser.add_argument("--run-id", default="adhoc", help="experiment run this result belongs to")
     parser.add_argument("--kernel", choices=KERNELS, default="auto")
     args = parser.parse_args(argv)
+    if args.autorange is not None:
+        if args.count != 1:
+            parser.error(f"--autorange measures one core: it needs --count 1 (and index 0), not --count {args.count}")
+        args.samples = None
+    elif args.samples is None:
+        parser.error("--samples is required (unless --autorange)")
     if args.index is None:
         env_index = os.environ.get("JOB_COMPLETION_INDEX")
         if env_index is None:
@@ -157,7 +288,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        record = run(args.index, args.count, args.samples, args.seed, args.run_id, args.kernel)
+        record = run(args.index, args.count, args.samples, args.seed, args.run_id, args.kernel,
+                     args.autorange)
     except ValueError as err:
         print(f"pi_worker: {err}", file=sys.stderr)
         return 2
