@@ -1,7 +1,7 @@
 """The report writer (DESIGN §5): one new folder per run, five files, a `latest-<workload>` link.
 
-    write_report(reports_dir, workload, runs, context, extra=None, now=None)
-        -> {"path": folder, "files": {name: path}, "headline": {...}}
+    write_report(reports_dir, workload, runs, context, extra=None, now=None, compare_to=None)
+        -> {"path": folder, "files": {name: path}, "headline": {...}, "comparison": {...} | None}
 
 Metrics come from labkit.metrics.analyse (one place per formula); this
 package only lays them out: index.html (self-contained), summary.md,
@@ -27,6 +27,9 @@ Inputs (docs/ARCHITECTURE.md for the run record):
 Every extra block is written at the top level of results.json. A transcode report adds
 `backend_cost` (backend_cost.backend_cost: on k3s, the comparison with the newest earlier ssh
 report of the same video, settings and machines in reports_dir; null on other backends).
+Every report adds `comparison`: with compare_to (a report folder, its results.json or a latest-*
+link: -e lab_compare_to), this run against that report (labkit.compare: a refusal or an unreadable
+report is a block that says why, never an error); null when not asked.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import metrics, nodes as node_descriptions
+from .. import compare, metrics, nodes as node_descriptions
 from . import backend_cost, html, markdown, model, paths, tables
 
 SCHEMA_VERSION = 1
@@ -115,8 +118,9 @@ def write_report(
     context: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
     now: _dt.datetime | None = None,
+    compare_to: str | None = None,
 ) -> dict[str, Any]:
-    """Analyse runs and write the report folder; returns {"path", "files", "headline"}."""
+    """Analyse runs and write the report folder; returns {"path", "files", "headline", "comparison"}."""
     validate(workload, runs, context, extra)
     extra = dict(extra or {})
     runs = [dict(r, workload=r.get("workload", workload)) for r in runs]
@@ -133,6 +137,10 @@ def write_report(
                                  if context.get("backend") == "k3s" else None)
     paths.check_latest(reports_dir, workload)  # refuse before anything is written
     folder = paths.create_report_dir(reports_dir, workload, now)
+    if "comparison" not in extra:  # this run (B) against an earlier report (A), when asked
+        this = compare.Report(folder, {"workload": workload, "generated": generated, "context": context, "runs": runs,
+                                       **extra})
+        extra["comparison"] = compare.against(compare_to, this) if compare_to else None
     index_path = os.path.join(folder, "index.html")
     head = model.headline(workload, analysis, extra, index_path, runs)
     notes = model.validity_notes(workload, runs, analysis, context, extra)
@@ -173,7 +181,7 @@ def write_report(
         paths.write_atomic(target, documents[name])
         files[name] = target
     paths.point_latest(reports_dir, workload, folder)
-    return {"path": folder, "files": files, "headline": head}
+    return {"path": folder, "files": files, "headline": head, "comparison": extra["comparison"]}
 
 
 __all__ = ["write_report", "validate", "FILES", "SCHEMA_VERSION"]

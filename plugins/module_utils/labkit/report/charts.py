@@ -9,9 +9,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import metrics
+from .. import compare, metrics
 from . import model
-from .svg import PALETTE, Bar, Series, XYChart, fmt_num, lanes_chart, stacked_lanes, xy_chart
+from .svg import PALETTE, Bar, Estimate, Series, XYChart, fmt_num, interval_chart, lanes_chart, stacked_lanes, xy_chart
 
 Row = Mapping[str, Any]
 
@@ -275,3 +275,22 @@ def legacy_chart(runs: Sequence[Mapping[str, Any]]) -> str | None:
     if not rows:
         return None
     return stacked_lanes("Imported log: time each pod reported", rows, "seconds")
+
+
+def comparison_chart(block: Mapping[str, Any]) -> str | None:
+    """B / A per point (labkit.compare): the ratio as a dot, its bootstrap interval as a bar, around
+    the line at 1 (faster to the left, slower to the right); hollow without an interval."""
+    points = [p for p in block.get("points") or [] if _num(p.get("ratio")) is not None]
+    if not points:
+        return None
+    colors = {compare.SLOWER: PALETTE[1], compare.FASTER: PALETTE[2], compare.SAME: "#777", compare.TOO_FEW: "#777"}
+    rows = [Estimate(str(p["point"]), float(p["ratio"]), _num(p.get("ci_low")), _num(p.get("ci_high")),
+                     colors.get(p.get("verdict"), "#777"),
+                     compare.TOO_FEW if p.get("verdict") == compare.TOO_FEW else str(p.get("text")),
+                     hollow=p.get("verdict") == compare.TOO_FEW) for p in points]
+    confidence = _num((block.get("method") or {}).get("confidence")) or compare.CONFIDENCE
+    return interval_chart(
+        f"This run against {(block.get('a') or {}).get('name')}: time ratio per point",
+        rows, "B / A: median time of this run over the other's (log scale)", below="faster", above="slower",
+        note=f"Bars: {confidence:.0%} bootstrap intervals; grey: the interval holds 1 (no significant "
+             "difference); hollow: too few runs for an interval.")

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from .. import metrics
+from .. import compare, metrics
 from ..text import plural
 from . import charts, model
 from .svg import fmt_num
@@ -570,6 +570,49 @@ def backend_cost_section(block: Mapping[str, Any] | None) -> str:
             + other_n + table(["", "value"], rows) + "</section>")
 
 
+def comparison_section(block: Mapping[str, Any] | None) -> str:
+    """This run (B) against the report -e lab_compare_to named (A): labkit.compare's table and
+    chart, what the reports record differently, or why they were not compared."""
+    if not isinstance(block, Mapping):
+        return ""
+    a = block.get("a") or {}
+    method = block.get("method") or {}
+    parts = [f"<section><h2>Compared with {esc(a.get('name'))}</h2>",
+             f"<p>A = {esc(a.get('path'))}" + (f" ({esc(a.get('generated'))}, {esc(a.get('backend'))})"
+                                               if a.get("generated") else "") + "; B = this run.</p>"]
+    if not block.get("compared"):
+        parts.append(f'<div class="box bad"><strong>Not compared:</strong> {esc(block.get("reason"))}</div>')
+    else:
+        parts.append(f"<p><strong>{esc(block.get('summary'))}</strong></p>")
+    parts += [f'<div class="box warn">{esc(note)}</div>' for note in block.get("notes") or []]
+    if block.get("points"):
+        parts.append(table([esc(h) for h in compare.HEADERS], [[esc(c) for c in row] for row in compare.rows(block)],
+                           wrap=[5]))
+        drawn = figure(charts.comparison_chart(block), "One row per point in both reports; the line at 1 is no change.")
+        parts.append(f'<div class="charts">{drawn}</div>')
+        parts.append(
+            f"<p>B / A is the ratio of the medians of T_e2e (warm-up and invalid runs left out); its "
+            f"{_pct(method.get('confidence'))} interval is a percentile bootstrap ({esc(method.get('resamples'))} "
+            f"resamples of each side's runs, seed {esc(method.get('seed'))}). Slower or faster when the interval "
+            "excludes 1, no significant difference when it holds 1, no verdict with one run on a side.</p>")
+    refused_points = block.get("not_compared") or []
+    if refused_points:
+        items = "".join(f"<li>{esc(p.get('reason'))}</li>" for p in refused_points)
+        parts.append(f'<div class="box warn"><strong>Not comparable:</strong><ul>{items}</ul></div>')
+    for side in ("a", "b"):
+        if block.get(f"only_in_{side}"):
+            parts.append(f"<p>Only in {side.upper()}: {esc(', '.join(block[f'only_in_{side}']))}.</p>")
+    changed = block.get("differences") or []
+    if changed:
+        parts.append("<h3>What the two reports record differently</h3>"
+                     + table(["", "A", "B"], [[esc(d.get("what")), esc(d.get("a")), esc(d.get("b"))] for d in changed],
+                             left=3, kind="kv"))
+    else:
+        parts.append(f"<p>What differs: {esc(compare.differences_text(block))}.</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str, Any] | None = None) -> str:
     workload, runs, analysis, context, extra, head, notes, generated = page
     info = model.workload_info(workload)
@@ -592,6 +635,7 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
     if workload == "transcode" or extra.get("verification") is not None:
         parts.append(verification_section(extra.get("verification")))
     parts.append(warnings_section(notes, model.checks_without_warning(runs, summary, context)))
+    parts.append(comparison_section(extra.get("comparison")))
     parts.append(skipped_lines_section(extra.get("skipped_lines")))
     parts.append(legacy_section(legacy))
 

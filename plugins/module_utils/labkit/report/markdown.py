@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import compare
 from ..text import plural
 from . import model
 from .svg import fmt_num
@@ -32,6 +33,26 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def comparison_lines(block: Any) -> list[str]:
+    """This run (B) against the report -e lab_compare_to named (A), or why not (labkit.compare)."""
+    if not isinstance(block, Mapping):
+        return []
+    a = block.get("a") or {}
+    out = [f"### Compared with {md_escape(a.get('name'))}", "", f"A = {md_escape(a.get('path'))}; B = this run.", ""]
+    if not block.get("compared"):
+        out += [f"**Not compared:** {md_escape(block.get('reason'))}", ""]
+    else:
+        out += [f"**{md_escape(block.get('summary'))}**", ""]
+    out += [f"> {md_escape(note)}" for note in block.get("notes") or []] + ([""] if block.get("notes") else [])
+    if block.get("points"):
+        out += [md_table(compare.HEADERS, [[md_escape(c) for c in row] for row in compare.rows(block)]), ""]
+    listed = [f"- not comparable: {md_escape(p.get('reason'))}" for p in block.get("not_compared") or []]
+    listed += [f"- only in {side.upper()}: {md_escape(', '.join(block[f'only_in_{side}']))}" for side in ("a", "b")
+               if block.get(f"only_in_{side}")]
+    out += listed + ([""] if listed else [])
+    return out + [f"What differs: {md_escape(compare.differences_text(block))}", ""]
 
 
 def render(page: model.Page) -> str:
@@ -148,6 +169,7 @@ def render(page: model.Page) -> str:
                     f"pod phases around the work {_f(cost.get('pod_overhead_mean_s'))} s per segment.", ""]
         else:
             out += [md_escape(cost.get("how")), ""]
+    out += comparison_lines(extra.get("comparison"))
     nodes = [n for n in context.get("nodes") or [] if isinstance(n, Mapping)]
     if nodes:
         out += [

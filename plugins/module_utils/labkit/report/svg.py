@@ -519,3 +519,86 @@ def stacked_lanes(
             position += length
     legend_items = [(n, colors[n]) for n in names] if len(names) > 1 else []
     return lanes_chart(title, bars, x_label, legend_items, width, note)
+
+
+# --- an interval per row around a reference (a comparison's ratios) ---------------------------
+
+# Factors of the reference a ratio axis marks on each side (÷ on one, × on the other).
+RATIO_FACTORS = (1.02, 1.05, 1.1, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0)
+
+
+@dataclass
+class Estimate:
+    """One row of interval_chart: a value (the dot) with its interval (the bar), coloured and labelled."""
+
+    label: str
+    value: float
+    low: float | None = None
+    high: float | None = None
+    color: str = PALETTE[0]
+    text: str = ""
+    hollow: bool = False
+
+
+def ratio_ticks(reference: float, factor: float) -> list[float]:
+    """Ticks at reference ÷ and × up to three factors within `factor`, each at most the square root
+    of the one above it and none too close to the reference, so that their labels keep apart."""
+    chosen: list[float] = []
+    for f in sorted((f for f in RATIO_FACTORS if factor**0.2 <= f <= factor), reverse=True):
+        if not chosen or f <= math.sqrt(chosen[-1]) and len(chosen) < 3:
+            chosen.append(f)
+    return sorted([reference] + [reference * f for f in chosen] + [reference / f for f in chosen])
+
+
+def interval_chart(title: str, rows: Sequence[Estimate], x_label: str, *, reference: float = 1.0, below: str = "",
+                   above: str = "", width: int = 640, note: str | None = None) -> str:
+    """One row per estimate on a log axis centred on `reference` (drawn as a line): the dot is the
+    value, the bar its interval, `text` is written right of the plot; `below` and `above` say what
+    each side of the reference means."""
+    shown = [r for r in rows if _finite(r.value) and r.value > 0]
+    label_width = min(180, 16 + 7 * max((len(r.label) for r in rows), default=4))
+    text_width = min(220, 12 + 6.6 * max((len(r.text) for r in rows), default=0))
+    left, right, top, row_height = label_width, text_width + 8, 58, 28
+    plot_w, plot_h = width - left - right, row_height * max(len(rows), 1)
+    height = top + plot_h + 44 + _note_height(note, width - 16)
+    out = [_svg_open(width, height, title), _title(title, width)]
+    if not shown:
+        out.append(_text(width / 2, top + 20, "no data to plot", 13))
+        out.append("</svg>")
+        return "".join(out)
+    bounds = [v for r in shown for v in (r.value, r.low, r.high) if _finite(v) and v > 0]  # type: ignore[operator]
+    spread = max(max(abs(math.log10(v / reference)) for v in bounds) * 1.12, math.log10(1.25))
+    sx = Scale(reference / 10**spread, reference * 10**spread, left, left + plot_w, log=True)
+    for t in ratio_ticks(reference, 10**spread):
+        x = sx(t)
+        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{GRID}"/>')
+        out.append(_text(x, top + plot_h + 16, fmt_num(t), 11))
+    centre = sx(reference)
+    out.append(f'<line x1="{centre:.1f}" y1="{top - 4}" x2="{centre:.1f}" y2="{top + plot_h}" stroke="{AXIS}" '
+               'stroke-width="1.5"/>')
+    if below:
+        out.append(_text(centre - 8, top - 10, f"← {below}", 12, "end"))
+    if above:
+        out.append(_text(centre + 8, top - 10, f"{above} →", 12, "start"))
+    for i, row in enumerate(rows):
+        y = top + i * row_height + row_height / 2
+        out.append(_text(left - 8, y + 4, shorten(row.label, 24), 12, "end"))
+        if row.text:
+            out.append(_text(left + plot_w + 10, y + 4, row.text, 12, "start", color=row.color))
+        if row not in shown:
+            continue
+        if _finite(row.low) and _finite(row.high) and row.low > 0 and row.high > 0:  # type: ignore[operator]
+            x0, x1 = sx(row.low), sx(row.high)  # type: ignore[arg-type]
+            out.append(f'<path d="M{x0:.1f},{y:.1f}H{x1:.1f}M{x0:.1f},{y - 5:.1f}v10M{x1:.1f},{y - 5:.1f}v10" '
+                       f'stroke="{row.color}" stroke-width="1.8" fill="none"/>')
+        fill = "#fff" if row.hollow else row.color
+        out.append(f'<circle cx="{sx(row.value):.1f}" cy="{y:.1f}" r="5" fill="{fill}" stroke="{row.color}" '
+                   f'stroke-width="1.8"><title>{escape(row.label)}: {fmt_num(row.value)}'
+                   + (f" ({fmt_num(row.low)}–{fmt_num(row.high)})" if _finite(row.low) and _finite(row.high) else "")
+                   + "</title></circle>")
+    out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="{AXIS}"/>')
+    out.append(_text(left + plot_w / 2, top + plot_h + 34, x_label, 12))
+    if note:
+        out.append(_note_svg(note, 8, height - 6, width - 16))
+    out.append("</svg>")
+    return "".join(out)
