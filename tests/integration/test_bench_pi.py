@@ -146,3 +146,27 @@ def test_importing_seed_001_logs_reports_both_figures(tmp_path: Path) -> None:
     skipped = html.split("<h2>Skipped input lines</h2>", 1)[1].split("</section>", 1)[0]
     assert "2 lines of" in skipped and "1 malformed, 1 not recognised" in skipped
     assert "Node broken" in skipped and "Error from server (NotFound)" in skipped
+
+
+def test_without_pi_samples_a_probe_sizes_w_to_the_target_and_the_report_says_so(tmp_path: Path) -> None:
+    target = 0.4
+    proc = run_playbook("bench-pi.yml", extra_vars={"pi_workers": [1, 2], "pi_repetitions": 2, "pi_scaling": "both",
+                                                    "pi_target_seconds": target,
+                                                    "pi_reports_dir": str(tmp_path / "reports")})
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    results = json.loads((tmp_path / "reports" / "latest-pi" / "results.json").read_text())
+    params = results["context"]["parameters"]
+    calibration = params["calibration"]
+    assert calibration["how"] == "calibrated" and calibration["target_s"] == target
+    # W is the probe's rate × the target, rounded to a round number (at most 14 % away).
+    rate = calibration["probe_samples"] / calibration["probe_compute_s"]
+    assert abs(rate - calibration["rate_per_core"]) < 1e-6 * rate
+    assert calibration["probe_compute_s"] >= 0.25  # the worker's --autorange call lasted its quarter second
+    assert 0.86 < params["samples"] / (rate * target) < 1.16
+    assert params["samples_per_worker"] == params["samples"]
+    for run in results["runs"]:  # the probe is not a run of the experiment
+        assert run["work"] == (params["samples"] if run["mode"] == "strong" else run["workers"] * params["samples"])
+    assert "sized so that one worker takes about 0.4 s" in params["sizing"]
+    plan_line = next(line for line in proc.stdout.splitlines() if "plan: 9 runs" in line)
+    assert "W = " in plan_line and "a probe did" in plan_line and "M samples/s on one core of" in plan_line
+    assert "sized so that one worker takes about 0.4 s" in (tmp_path / "reports" / "latest-pi" / "index.html").read_text()

@@ -153,3 +153,18 @@ def test_an_api_server_that_stops_answering_mid_run_is_said_plainly(configured_k
     configured_kube.api("/apis/batch/v1/namespaces/lab/jobs/pi-kube-lost-strong-n1-r1", method="DELETE",
                    body={"propagationPolicy": "Background"})
     wait_until("the Job deleted", lambda: not lab_jobs(configured_kube), 60)
+
+
+def test_without_pi_samples_a_one_pod_probe_sizes_w(configured_kube: RealKube, tmp_path: Path) -> None:
+    proc = run_playbook("bench-pi.yml", "-i", str(configured_kube.inventory),
+                        extra_vars={"pi_workers": "1", "pi_repetitions": 1, "pi_scaling": "strong", "pi_warmup": False,
+                                    "pi_target_seconds": 0.3, "pi_k3s_poll_interval": 0.2,
+                                    "pi_reports_dir": str(tmp_path / "reports")}, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    results = json.loads((tmp_path / "reports" / "latest-pi" / "results.json").read_text())
+    calibration = results["context"]["parameters"]["calibration"]
+    # The probe ran in a pod, on a node of the cluster, and sized W from that node's rate.
+    assert calibration["how"] == "calibrated" and calibration["probe_node"] in configured_kube.nodes
+    assert calibration["probe_compute_s"] >= 0.25
+    assert [run["work"] for run in results["runs"]] == [results["context"]["parameters"]["samples"]]
+    assert not lab_jobs(configured_kube), "the probe's Job and the run's are gone"

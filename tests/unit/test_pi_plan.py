@@ -7,13 +7,13 @@ import yaml
 from labtest import REPO
 
 from labkit.params import ParameterError
-from labkit.pi_plan import default_workers, plan, validate
+from labkit.pi_plan import PROBE_SECONDS, default_workers, plan, round_work, validate, work_text
 
 # The role's defaults are the one source of defaults: planning gets them as the role passes them.
 ROLE_DEFAULTS = {key: value for key, value in
                  yaml.safe_load((REPO / "roles/pi/defaults/main.yml").read_text(encoding="utf-8")).items()
                  if key in ("pi_samples", "pi_samples_per_worker", "pi_workers", "pi_repetitions", "pi_kernel",
-                            "pi_scaling", "pi_seed", "pi_warmup")}
+                            "pi_scaling", "pi_seed", "pi_warmup", "pi_target_seconds")}
 
 
 def make_plan(raw: dict, cores: int = 2, numpy_available: bool = True) -> dict:
@@ -28,12 +28,82 @@ def test_default_workers_go_up_to_the_cores() -> None:
     assert default_workers(8) == [1, 2, 4, 8]
 
 
-def test_defaults_depend_on_the_kernel() -> None:
-    assert validate(ROLE_DEFAULTS, cores=2, numpy_available=True).samples == 100_000_000
-    params = validate(ROLE_DEFAULTS, cores=2, numpy_available=False)
-    assert params.kernel == "python" and params.samples == 10_000_000
+def test_without_pi_samples_the_plan_asks_for_a_probe_of_the_chosen_kernel() -> None:
+    result = make_plan({}, numpy_available=False)
+    assert result["parameters"]["kernel"] == "python"
+    assert result["parameters"]["calibration"]["how"] == "provisional"
+    probe = result["probe"]
+    assert probe["mode"] == "probe" and probe["workers"] == 1 and len(probe["items"]) == 1
+    argv = probe["items"][0]["argv"]
+    assert argv[argv.index("--autorange") + 1] == str(PROBE_SECONDS)
+    assert argv[argv.index("--kernel") + 1] == "python" and "--samples" not in argv
+    # Given W: no probe, and the plan line says where W came from.
+    given = make_plan({"pi_samples": 4000})
+    assert given["probe"] is None and given["parameters"]["calibration"]["how"] == "given"
+    assert given["parameters"]["sizing"] == "W = 4000 samples, as given (pi_samples)"
+
+
+def test_the_probe_sizes_w_so_that_one_worker_takes_about_the_target() -> None:
+    # 2.1 × 10⁸ samples/s on one core: 3 s is 6.3 × 10⁸, rounded to 6 × 10⁸ (2.86 s).
+    probe = {"samples": 2**26, "compute_s": 2**26 / 2.1e8, "node": "pi-1"}
+    params = validate(ROLE_DEFAULTS | {"pi_workers": "1,2"}, cores=2, numpy_available=True, probe=probe)
+    assert params.samples == 600_000_000 and params.samples_per_worker == 600_000_000
+    assert params.sizing.how == "calibrated" and params.sizing.probe_node == "pi-1"
+    assert abs(params.sizing.rate_per_core - 2.1e8) < 1
+    assert "about 3 s" in params.sizing.text and "pi-1" in params.sizing.text and "6×10⁸" in params.sizing.text
+    # The target scales W; a given W₁ is kept; W never drops below 1000 samples per worker.
+    assert validate(ROLE_DEFAULTS | {"pi_target_seconds": "0.5"}, cores=2, numpy_available=True,
+                    probe=probe).samples == 100_000_000
+    kept = validate(ROLE_DEFAULTS | {"pi_samples_per_worker": 777}, cores=2, numpy_available=True, probe=probe)
+    assert kept.samples_per_worker == 777
+    slow = {"samples": 10, "compute_s": 1.0}
+    assert validate(ROLE_DEFAULTS | {"pi_workers": "1,4"}, cores=4, numpy_available=True, probe=slow).samples == 4000
+
+
+@pytest.mark.parametrize("probe,message", [
+    ({"samples": 0, "compute_s": 1.0}, "cannot size the work"),
+    ({"samples": 100, "compute_s": 0}, "cannot size the work"),
+    ({"inside": 3}, "no usable samples and compute_s"),
+])
+def test_an_unusable_probe_is_named(probe: dict, message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        validate(ROLE_DEFAULTS, cores=2, numpy_available=True, probe=probe)
+
+
+def test_a_bad_target_is_named() -> None:
+    for value, message in (("soon", "pi_target_seconds='soon' is not a number"),
+                           (0, "pi_target_seconds=0 must be a number greater than 0"),
+                           (99999, "at most 3600")):
+        with pytest.raises(ParameterError, match=message):
+            validate(ROLE_DEFAULTS | {"pi_target_seconds": value}, cores=2, numpy_available=True)
+
+
+def test_round_work_takes_the_nearest_round_number_and_writes_it_as_powers_of_ten() -> None:
+    # Nearest in ratio: 6.9 is 15 % above 6 and 16 % below 8; 1.11 is nearer 1.2 than 1.
+    assert [round_work(v) for v in (6.3e8, 6.9e8, 7.1e8, 1.09e9, 1.11e6, 1.4e6, 9.4e7, 0.2)] == [
+        600_000_000, 600_000_000, 800_000_000, 1_000_000_000, 1_200_000, 1_500_000, 100_000_000, 1]
+    # Two calibrations a few percent apart land on the same W (comparable reports).
+    assert round_work(6.1e8) == round_work(6.4e8)
+    assert work_text(600_000_000) == "6×10⁸" and work_text(1_200_000_000) == "1.2×10⁹"
+    assert work_text(100_000_000) == "10⁸" and work_text(3000) == "3000"
+
+
+def test_the_compared_report_gives_w_so_that_the_two_runs_are_comparable() -> None:
+    reference = {"path": "reports/pi-1", "parameters": {"samples": 600_000_000, "samples_per_worker": 300_000_000}}
+    params = validate(ROLE_DEFAULTS, cores=2, numpy_available=True, reference=reference)
+    assert (params.samples, params.samples_per_worker, params.sizing.how) == (600_000_000, 300_000_000, "reference")
+    assert "reports/pi-1" in params.sizing.text
+    # A given pi_samples wins; a report without W is named.
+    assert validate(ROLE_DEFAULTS | {"pi_samples": 5000}, cores=2, numpy_available=True,
+                    reference=reference).samples == 5000
+    with pytest.raises(ParameterError, match="lab_compare_to='old'.*set -e pi_samples"):
+        validate(ROLE_DEFAULTS, cores=2, numpy_available=True, reference={"path": "old", "parameters": {}})
+
+
+def test_given_samples_keep_the_old_weak_scaling_default() -> None:
+    params = validate(ROLE_DEFAULTS | {"pi_samples": 10_000_000}, cores=2, numpy_available=False)
     # Weak scaling's largest point does as much work as strong scaling's total.
-    assert params.samples_per_worker == 5_000_000
+    assert params.kernel == "python" and params.samples_per_worker == 5_000_000
 
 
 def test_plan_has_every_point_once_plus_one_warmup_first() -> None:
