@@ -471,8 +471,10 @@ def method_section(runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any]
         + (f"; {plural(resumed, 'run')} that resumed an earlier run's work left out (not a timing)" if resumed else "")
         + "."
     )
+    sizing = (context.get("parameters") or {}).get("sizing")
     text = [
         first,
+        f"The work: {sizing}." if isinstance(sizing, str) else "",
         "The points ran in a shuffled order (column “order”), so drift (heat, background load) spreads over all N "
         "instead of biasing one." if len(set(orders)) > 1 else "No shuffled execution order was recorded.",
         "T(N) is the median end-to-end time (submit to last result, on the controller's monotonic clock) over the "
