@@ -88,7 +88,7 @@ def test_one_run_on_a_side_gives_a_ratio_but_no_interval_and_no_verdict() -> Non
     block = compare.compare(report(results(A_TIMES)), report(results(single)))
     point = block["points"][0]
     assert point["verdict"] == compare.TOO_FEW and point["ci_low"] is None and point["ratio"] == pytest.approx(4 / 2.025)
-    assert "B has 1 measured valid run" in point["text"] and "2 on each side" in point["text"]
+    assert point["text"] == "too few runs for a verdict (A: 4 runs, B: 1 run; an interval needs 2 on each side)"
     assert block["counts"][compare.TOO_FEW] == 1
 
 
@@ -267,3 +267,16 @@ def test_a_refused_or_unreadable_comparison_still_writes_the_report(tmp_path: Pa
     plain = write_report(str(tmp_path), "pi", b["runs"], b["context"])
     assert json.loads(Path(plain["files"]["results.json"]).read_text())["comparison"] is None
     assert "Compared with" not in Path(plain["files"]["index.html"]).read_text()
+
+
+def test_the_chart_draws_each_ratio_with_its_interval_around_one() -> None:
+    from labkit.report import charts, svg
+
+    block = compare.compare(report(results(A_TIMES)), report(results(scaled(A_TIMES, 1.52))))
+    drawn = charts.comparison_chart(block)
+    assert drawn is not None and drawn.startswith("<svg")
+    assert all(text in drawn for text in ("strong N=1", "strong N=2", "1.52× slower", "← faster", "slower →"))
+    assert drawn.count("<circle") == 2 and svg.PALETTE[1] in drawn  # slower points in the slower colour
+    assert svg.ratio_ticks(1.0, 10.0) == [0.1, 0.33, 1.0, 3.0, 10.0]
+    assert svg.ratio_ticks(1.0, 1.25) == [0.83, 0.95, 1.0, 1.05, 1.2]
+    assert charts.comparison_chart(compare.compare(report(results(A_TIMES)), report(results({})))) is None

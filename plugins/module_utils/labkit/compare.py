@@ -200,10 +200,10 @@ def compare_point(key: Key, runs_a: Sequence[Run], runs_b: Sequence[Run], *, res
         point["ci_low"], point["ci_high"] = interval if interval else (None, None)
         point["verdict"] = verdict(interval)
     if point["verdict"] == TOO_FEW:
-        sides = [f"{side} has {plural(len(times), 'measured valid run')}" for side, times in (("A", times_a),
-                                                                                            ("B", times_b))
-                 if len(times) < 2]
-        point["text"] = f"{TOO_FEW} for a verdict ({'; '.join(sides)}; an interval needs 2 on each side)"
+        counts = f"A: {plural(len(times_a), 'run')}, B: {plural(len(times_b), 'run')}"
+        point["text"] = f"{TOO_FEW} for a verdict ({counts}; an interval needs 2 on each side)"
+        if not times_a or not times_b:
+            point["text"] += "; warm-up, untimed, resumed and invalid runs do not count"
     else:
         point["text"] = SAME if point["verdict"] == SAME else ratio_words(point["ratio"])
     return point

@@ -547,7 +547,8 @@ def ratio_ticks(reference: float, factor: float) -> list[float]:
     for f in sorted((f for f in RATIO_FACTORS if factor**0.2 <= f <= factor), reverse=True):
         if not chosen or f <= math.sqrt(chosen[-1]) and len(chosen) < 3:
             chosen.append(f)
-    return sorted([reference] + [reference * f for f in chosen] + [reference / f for f in chosen])
+    # Below the reference, the quotients rounded to two digits (0.83, not 0.833…): each tick is drawn at its label.
+    return sorted([reference] + [reference * f for f in chosen] + [float(f"{reference / f:.2g}") for f in chosen])
 
 
 def interval_chart(title: str, rows: Sequence[Estimate], x_label: str, *, reference: float = 1.0, below: str = "",
