@@ -104,6 +104,15 @@ def test_pi_runs_on_three_hosts_and_counts_every_sample_once(cluster: Cluster, t
     assert "on 3 hosts (sbx-1, sbx-2, sbx-3)" in proc.stdout
 
 
+def test_without_pi_samples_the_probe_runs_on_the_first_host(cluster: Cluster, tmp_path: Path) -> None:
+    proc = cluster.play("bench-pi.yml", tmp_path, pi_scaling="strong", pi_target_seconds=0.3, pi_repetitions=1,
+                        pi_workers="3", pi_warmup=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    calibration = results_of(tmp_path, "pi")["context"]["parameters"]["calibration"]
+    assert calibration["how"] == "calibrated" and calibration["probe_node"] == "sbx-1"
+    assert "a probe did" in proc.stdout and "on one core of sbx-1" in proc.stdout
+
+
 def test_the_transcode_spreads_over_the_hosts_frame_exact(cluster: Cluster, source: Path, tmp_path: Path) -> None:
     before = sha256(source)
     proc = cluster.play("transcode.yml", tmp_path, video=str(source), transcode_segment_seconds=1,
