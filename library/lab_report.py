@@ -60,6 +60,13 @@ options:
     description: Workload blocks written at the top level of results.json (C(legacy), C(verification), C(phases)).
     type: dict
     default: {}
+  compare_to:
+    description: An earlier report to compare this run with (its folder, its results.json or a C(latest-*)
+      link; -e lab_compare_to), as an absolute path; empty for none. The comparison (labkit.compare) goes
+      into results.json's C(comparison), index.html and summary.md; a refused comparison or an unreadable
+      report says why there and does not stop the report.
+    type: str
+    default: ""
 author: Pi cluster lab
 """
 
@@ -91,6 +98,11 @@ headline:
     throughput, the index.html path and C(text), a one-line summary.
   type: dict
   returned: success
+comparison:
+  description: The comparison block with I(compare_to) (its C(summary) is one line, a refusal's reason
+    included), else null.
+  type: dict
+  returned: success
 lab_progress:
   description: One line naming the report page.
   type: str
@@ -120,6 +132,7 @@ def main() -> None:
             "cluster_nodes": {"type": "list", "elements": "dict", "default": []},
             "context": {"type": "dict", "default": {}},
             "extra": {"type": "dict", "default": {}},
+            "compare_to": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -146,10 +159,12 @@ def main() -> None:
             path=None,
             files={},
             headline={},
+            comparison=None,
             lab_progress=f"report: would write {plural(len(p['runs']), 'run')} to a new folder in {reports_dir}",
         )
     try:
-        result = write_report(reports_dir, p["workload"], p["runs"], context, p["extra"])
+        result = write_report(reports_dir, p["workload"], p["runs"], context, p["extra"],
+                              compare_to=p["compare_to"] or None)
     except (ValueError, OSError) as err:
         module.fail_json(msg=f"Cannot write the report in {reports_dir!r}: {err}")
     index = result["files"]["index.html"]
@@ -159,6 +174,7 @@ def main() -> None:
         path=result["path"],
         files=result["files"],
         headline=result["headline"],
+        comparison=result["comparison"],
         lab_progress=f"report: {shown} — {result['headline']['summary']}",
     )
 
