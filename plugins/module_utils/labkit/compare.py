@@ -158,11 +158,16 @@ def verdict(interval: tuple[float, float] | None) -> str:
     return SAME
 
 
-def factor(value: float) -> str:
-    """1.52×, 12.2×, 1520×."""
+def ratio_figure(value: float) -> str:
+    """A ratio as pyperf writes it: 0.94, 1.52, 12.2, 1,520."""
     if value >= 999.5:
-        return f"{value:,.0f}×"
-    return f"{value:.2f}×" if value < 9.995 else f"{value:.3g}×"
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if value < 9.995 else f"{value:.3g}"
+
+
+def factor(value: float) -> str:
+    """1.52×, 12.2×, 1,520×."""
+    return f"{ratio_figure(value)}×"
 
 
 def ratio_words(ratio: float | None) -> str:
@@ -439,7 +444,7 @@ def interval_text(point: Mapping[str, Any]) -> str:
     shown = factor(point["ratio"])
     if point.get("ci_low") is None or point.get("ci_high") is None:
         return shown
-    return f"{shown} [{point['ci_low']:.3g}–{point['ci_high']:.3g}]"
+    return f"{shown} [{ratio_figure(point['ci_low'])}–{ratio_figure(point['ci_high'])}]"
 
 
 def rows(block: Mapping[str, Any]) -> list[list[str]]:
