@@ -280,3 +280,11 @@ def test_the_chart_draws_each_ratio_with_its_interval_around_one() -> None:
     assert svg.ratio_ticks(1.0, 10.0) == [0.1, 0.33, 1.0, 3.0, 10.0]
     assert svg.ratio_ticks(1.0, 1.25) == [0.83, 0.95, 1.0, 1.05, 1.2]
     assert charts.comparison_chart(compare.compare(report(results(A_TIMES)), report(results({})))) is None
+
+
+def test_how_w_was_chosen_and_the_output_path_are_no_difference() -> None:
+    a, b = results(A_TIMES), results(A_TIMES)
+    a["context"]["parameters"] |= {"sizing": {"how": "given"}, "calibration": {"how": "given"}, "output": "/o/1.mp4"}
+    b["context"]["parameters"] |= {"sizing": {"how": "reference"}, "calibration": {"how": "reference"},
+                                   "output": "/o/2.mp4", "kernel": "python"}
+    assert compare.differences_text(compare.compare(report(a), report(b))) == "parameters.kernel numpy → python"

@@ -41,8 +41,9 @@ EXIT_REFUSED, EXIT_ERROR = 2, 1
 # Size and digest are compared when both reports record them.
 SOURCE_FACTS = (("name", "name"), ("size_bytes", "size"), ("sha256", "digest"), ("duration_s", "duration"),
                 ("frames", "frames"), ("codec", "codec"), ("resolution", "resolution"))
-# Parameters that differ on every run and say nothing about what was changed.
-UNTELLING_PARAMETERS = ("output",)
+# Parameters that say nothing about what was changed: the transcode's output differs on every run;
+# a π report's sizing and calibration say how W was chosen (W itself is compared).
+UNTELLING_PARAMETERS = ("output", "sizing", "calibration")
 NODE_FACTS = ("model", "cores", "kernel", "os", "governor", "k3s_version")
 
 Key = tuple[str, str, int]
