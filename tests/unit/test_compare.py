@@ -288,3 +288,12 @@ def test_how_w_was_chosen_and_the_output_path_are_no_difference() -> None:
     b["context"]["parameters"] |= {"sizing": {"how": "reference"}, "calibration": {"how": "reference"},
                                    "output": "/o/2.mp4", "kernel": "python"}
     assert compare.differences_text(compare.compare(report(a), report(b))) == "parameters.kernel numpy → python"
+
+
+def test_a_partial_report_is_compared_and_said_to_be_partial() -> None:
+    a = results(A_TIMES) | {"partial": {"interrupted": True, "runs_kept": 6, "runs_planned": 10}}
+    block = compare.compare(report(a, "/reports/pi-a"), report(results(A_TIMES)))
+    assert block["compared"]
+    assert block["notes"] == ["A (pi-a): Partial: interrupted after 6 of 10 planned runs; the figures cover only "
+                              "the runs kept"]
+    assert block["notes"][0] in compare.text(block)
