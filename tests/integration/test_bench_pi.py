@@ -161,7 +161,8 @@ def test_without_pi_samples_a_probe_sizes_w_to_the_target_and_the_report_says_so
     # W is the probe's rate × the target, rounded to a round number (at most 14 % away).
     rate = calibration["probe_samples"] / calibration["probe_compute_s"]
     assert abs(rate - calibration["rate_per_core"]) < 1e-6 * rate
-    assert calibration["probe_compute_s"] >= 0.25  # the worker's --autorange call lasted its quarter second
+    # The fastest of three calls of a size at which one lasted the worker's quarter second (--autorange).
+    assert 0.1 < calibration["probe_compute_s"] < 1.5
     assert 0.86 < params["samples"] / (rate * target) < 1.16
     assert params["samples_per_worker"] == params["samples"]
     for run in results["runs"]:  # the probe is not a run of the experiment

@@ -165,6 +165,6 @@ def test_without_pi_samples_a_one_pod_probe_sizes_w(configured_kube: RealKube, t
     calibration = results["context"]["parameters"]["calibration"]
     # The probe ran in a pod, on a node of the cluster, and sized W from that node's rate.
     assert calibration["how"] == "calibrated" and calibration["probe_node"] in configured_kube.nodes
-    assert calibration["probe_compute_s"] >= 0.25
+    assert 0.1 < calibration["probe_compute_s"] < 1.5
     assert [run["work"] for run in results["runs"]] == [results["context"]["parameters"]["samples"]]
     assert not lab_jobs(configured_kube), "the probe's Job and the run's are gone"

@@ -131,9 +131,10 @@ def test_autorange_grows_by_at_most_ten_then_aims_past_the_target(monkeypatch: p
 
     monkeypatch.setattr(pi_worker, "timed", fake_timed)
     samples, measured = pi_worker.autorange(None, 1.0, 3, 0)
-    # 2^16 takes 0.066 s: ×10 (capped) → 0.66 s: ×1.2/0.66 → 1.2 s ≥ 1 s, that call is the result.
+    # 2^16 takes 0.066 s: ×10 (capped) → 0.66 s: ×1.2/0.66 → 1.2 s ≥ 1 s, that size is the result,
+    # timed twice more (the fastest of the three is kept).
     assert [c[0] for c in calls[:2]] == [65536, 655360]
-    assert len(calls) == 3 and calls[2][0] == pytest.approx(1_200_000, abs=1)
+    assert len(calls) == 5 and calls[2][0] == pytest.approx(1_200_000, abs=1) and calls[2] == calls[3] == calls[4]
     assert all(c[1:] == (3, 0) for c in calls)
     assert samples == calls[2][0] and measured == (samples // 2, 0, 1, samples / 1e6)
 
@@ -147,7 +148,18 @@ def test_autorange_steps_up_even_when_a_call_measures_no_time(monkeypatch: pytes
 
     monkeypatch.setattr(pi_worker, "timed", fake_timed)
     assert pi_worker.autorange(None, 1.0, 1, 0)[0] == 6_553_600
-    assert calls == [65536, 655360, 6_553_600]
+    assert calls == [65536, 655360] + [6_553_600] * pi_worker.AUTORANGE_REPEATS
+
+
+def test_autorange_keeps_the_fastest_call_of_the_final_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    times = iter([0.5, 2.0, 1.4, 1.1])  # the last three are the same size: 1.1 s is kept
+
+    def fake_timed(count_inside, samples: int, seed: int, index: int) -> tuple[int, int, int, float]:
+        return samples, 0, 0, next(times)
+
+    monkeypatch.setattr(pi_worker, "timed", fake_timed)
+    samples, measured = pi_worker.autorange(None, 1.0, 1, 0)
+    assert samples == 157_287 and measured[3] == 1.1  # 2^16 × 1.2 / 0.5, rounded up
 
 
 @pytest.mark.parametrize("args,message", [
