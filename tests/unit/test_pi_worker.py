@@ -103,13 +103,14 @@ def result_record(proc: subprocess.CompletedProcess[str]) -> dict:
 
 
 @pytest.mark.parametrize("kernel", ["python", "numpy"])
-def test_autorange_prints_the_result_of_its_first_call_that_lasts_long_enough(kernel: str) -> None:
+def test_autorange_prints_a_call_of_the_size_that_lasts_long_enough(kernel: str) -> None:
     proc = run_worker("--index", "0", "--count", "1", "--autorange", "0.05", "--seed", "4", "--run-id", "cal",
                       "--kernel", kernel)
     record = result_record(proc)
     assert validate_record(record) == record  # the extra key is accepted
     assert record["autorange"] is True and record["kernel"] == kernel and record["run_id"] == "cal"
-    assert record["compute_s"] >= 0.05 and record["samples"] >= pi_worker.AUTORANGE_START
+    # One call of that size lasted 0.05 s; the fastest of three is printed, so it may be a bit shorter.
+    assert 0.025 < record["compute_s"] and record["samples"] >= pi_worker.AUTORANGE_START
     assert (record["index"], record["count"], record["seed"]) == (0, 1, 4)
     # That call started the (seed, index) stream from its beginning: the same count in process.
     assert record["inside"] == pi_worker.select_kernel(kernel)[1](record["samples"], 4, 0)
