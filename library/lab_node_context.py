@@ -17,6 +17,11 @@ options:
     description: Root of the filesystem to read (tests point it at a fake tree).
     type: path
     default: /
+  numpy:
+    description: Also read the numpy and BLAS build of the Python running this module (the π
+      workers' Python on this node), for the reproducibility fingerprint.
+    type: bool
+    default: false
 author: Pi cluster lab
 """
 
@@ -32,7 +37,8 @@ node:
     cpu_quota (that quota in CPUs, or None), memory_bytes, memory_limit_bytes (a cgroup memory
     limit, or None), kernel, os, arch, governor,
     temperature_c (None where unknown), throttled (decoded vcgencmd flags or None)
-    and versions (python, ffmpeg, k3s where present), k3s_version.
+    and versions (python, ffmpeg, k3s where present), k3s_version; fingerprint (labkit.fingerprint:
+    firmware, bootloader, config_clocks, numpy, blas, ffmpeg, ffmpeg_configuration, None where unknown).
   type: dict
   returned: always
 lab_progress:
@@ -47,14 +53,16 @@ import shutil
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.labkit.fingerprint import (numpy_build, parse_bootloader_version, parse_ffmpeg_build,
+                                                     parse_firmware_version, read_config_clocks)
 from ansible.module_utils.labkit.environment import node_context, parse_throttled, version_from_line
 from ansible.module_utils.labkit.text import plural
 
 COMMAND_TIMEOUT = 20
 
 
-def first_line(argv: list[str]) -> str | None:
-    """First non-empty output line of a command, or None when it is missing or fails."""
+def output_of(argv: list[str]) -> str | None:
+    """What a command prints, or None when it is missing or fails."""
     if shutil.which(argv[0]) is None:
         return None
     try:
@@ -63,25 +71,39 @@ def first_line(argv: list[str]) -> str | None:
         return None
     if done.returncode != 0:
         return None
-    for line in (done.stdout or done.stderr).splitlines():
-        if line.strip():
-            return line.strip()
-    return None
+    return done.stdout or done.stderr
+
+
+def first_line(text: str | None) -> str | None:
+    """The first non-empty line of a command's output."""
+    return next((line.strip() for line in (text or "").splitlines() if line.strip()), None)
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec={"root": {"type": "path", "default": "/"}}, supports_check_mode=True)
+    module = AnsibleModule(argument_spec={"root": {"type": "path", "default": "/"},
+                                          "numpy": {"type": "bool", "default": False}},
+                           supports_check_mode=True)
     root = module.params["root"]
     if not os.path.isdir(root):
         module.fail_json(msg=f"root {root!r} is not a directory")
     node = node_context(root)
-    node["throttled"] = parse_throttled(first_line(["vcgencmd", "get_throttled"]))
+    node["throttled"] = parse_throttled(output_of(["vcgencmd", "get_throttled"]))
+    ffmpeg = output_of(["ffmpeg", "-version"])
     # Versions, never paths or whole banner lines (labkit.environment.version_from_line).
     versions = {"python": platform.python_version(),
-                "ffmpeg": version_from_line(first_line(["ffmpeg", "-version"])),
-                "k3s": version_from_line(first_line(["k3s", "--version"]))}
+                "ffmpeg": version_from_line(first_line(ffmpeg)),
+                "k3s": version_from_line(first_line(output_of(["k3s", "--version"])))}
     node["versions"] = {tool: version for tool, version in versions.items() if version}
     node["k3s_version"] = versions["k3s"]
+    ffmpeg_version, ffmpeg_configuration = parse_ffmpeg_build(ffmpeg)
+    numpy_version, blas = numpy_build() if module.params["numpy"] else (None, None)
+    node["fingerprint"] = {
+        "firmware": parse_firmware_version(output_of(["vcgencmd", "version"])),
+        "bootloader": parse_bootloader_version(output_of(["vcgencmd", "bootloader_version"])),
+        "config_clocks": read_config_clocks(root),
+        "numpy": numpy_version, "blas": blas,
+        "ffmpeg": ffmpeg_version, "ffmpeg_configuration": ffmpeg_configuration,
+    }
     temperature = node.get("temperature_c")
     progress = f"node {node.get('hostname')}: {node.get('model') or 'unknown model'}, "
     progress += plural(node["cores"], "core") if isinstance(node.get("cores"), int) else "unknown cores"

@@ -60,6 +60,15 @@ options:
     description: Workload blocks written at the top level of results.json (C(legacy), C(verification), C(phases)).
     type: dict
     default: {}
+  cooling:
+    description: How the nodes were cooled, in the user's words (C(lab_cooling)); part of the
+      reproducibility fingerprint. Empty when not given.
+    type: str
+    default: ""
+  ambient_c:
+    description: The room's temperature in °C (C(lab_ambient_c)); empty when not given.
+    type: raw
+    default: ""
   compare_to:
     description: An earlier report to compare this run with (its folder, its results.json or a C(latest-*)
       link; -e lab_compare_to), as an absolute path; empty for none. The comparison (labkit.compare) goes
@@ -114,6 +123,7 @@ import platform
 
 from ansible.module_utils.ansible_release import __version__ as ansible_version
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.labkit.fingerprint import conditions
 from ansible.module_utils.labkit.report import build_context, validate, write_report
 from ansible.module_utils.labkit.report.paths import check_latest
 from ansible.module_utils.labkit.text import plural
@@ -132,6 +142,8 @@ def main() -> None:
             "cluster_nodes": {"type": "list", "elements": "dict", "default": []},
             "context": {"type": "dict", "default": {}},
             "extra": {"type": "dict", "default": {}},
+            "cooling": {"type": "str", "default": ""},
+            "ambient_c": {"type": "raw", "default": ""},
             "compare_to": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
@@ -143,6 +155,7 @@ def main() -> None:
             p["backend"], p["parameters"], nodes_before=p["nodes_before"], nodes_after=p["nodes_after"],
             cluster_nodes=p["cluster_nodes"], more=p["context"],
             tools={"ansible": ansible_version, "python": platform.python_version()},
+            conditions=conditions(p["cooling"], p["ambient_c"]),
         )
         validate(p["workload"], p["runs"], context, p["extra"])
     except ValueError as err:

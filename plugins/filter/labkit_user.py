@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from labkit_path import MODULE_UTILS  # noqa: E402,F401  (puts the core on sys.path)
 
 from labkit.params import resolve_user_path, unknown_variables, unknown_variables_message  # noqa: E402
+from labkit.fingerprint import check_conditions  # noqa: E402
 from labkit.text import plural  # noqa: E402
 
 
@@ -73,6 +74,12 @@ def lab_unknown_variables(names: Iterable[str], role_path: str) -> str:
     return unknown_variables_message(unknown, prefix, where)
 
 
+def lab_conditions_error(cooling: Any, ambient_c: Any) -> str:
+    """'' when -e lab_cooling and -e lab_ambient_c are usable, else the message naming the bad one."""
+    return check_conditions(cooling, ambient_c)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"lab_user_path": lab_user_path, "lab_unknown_variables": lab_unknown_variables, "lab_plural": lab_plural}
+        return {"lab_user_path": lab_user_path, "lab_unknown_variables": lab_unknown_variables, "lab_plural": lab_plural,
+                "lab_conditions_error": lab_conditions_error}

@@ -40,7 +40,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import compare, metrics, nodes as node_descriptions
+from .. import compare, fingerprint, metrics, nodes as node_descriptions
 from . import backend_cost, html, markdown, model, paths, tables
 
 SCHEMA_VERSION = 1
@@ -92,17 +92,25 @@ def validate(workload: str, runs: Any, context: Any, extra: Any) -> None:
 
 def build_context(backend: str, parameters: Mapping[str, Any], *, nodes_before: Sequence[Any] = (),
                   nodes_after: Sequence[Any] = (), cluster_nodes: Sequence[Mapping[str, Any]] = (),
-                  tools: Mapping[str, Any] | None = None, more: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  tools: Mapping[str, Any] | None = None, more: Mapping[str, Any] | None = None,
+                  conditions: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The report's context from a few inputs: which backend, the exact parameters, the nodes
     (registered `lab_node_context` results before and after, and the cluster's Node objects
     when there is a cluster: `labkit.nodes.describe`), the tool versions, and any other
-    workload-specific blocks (`more`, e.g. the transcode's source and output)."""
+    workload-specific blocks (`more`, e.g. the transcode's source and output). `fingerprint` is
+    what reproducing the figures needs (labkit.fingerprint): each node's, and the run's
+    `conditions` (cooling, ambient temperature) as the user gave them."""
+    nodes = node_descriptions.describe(node_descriptions.readings(nodes_before),
+                                       node_descriptions.readings(nodes_after), cluster_nodes)
     context: dict[str, Any] = {
         "backend": backend,
-        "nodes": node_descriptions.describe(node_descriptions.readings(nodes_before),
-                                            node_descriptions.readings(nodes_after), cluster_nodes),
+        "nodes": nodes,
         "parameters": dict(parameters),
         "tools": dict(tools or {}),
+        "fingerprint": {
+            "nodes": {str(n.get("hostname") or n.get("name")): fingerprint.of_node(n) for n in nodes},
+            "conditions": dict(conditions or fingerprint.conditions(None, None)),
+        },
     }
     clash = set(more or {}) & set(context)
     if clash:

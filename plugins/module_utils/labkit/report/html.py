@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from .. import compare, metrics
+from .. import compare, fingerprint, metrics
 from ..text import plural
 from . import charts, model
 from .svg import fmt_num
@@ -430,16 +430,31 @@ def environment_section(context: Mapping[str, Any]) -> str:
         parts.append(table(headers, body, left=len(NODE_FIELDS) + 1, wrap=[len(headers) - 2, len(headers) - 1]))
     else:
         parts.append("<p>No per-node context was collected.</p>")
+    parts.append(fingerprint_part(context.get("fingerprint")))
     tools = context.get("tools")
     if isinstance(tools, Mapping) and tools:
         parts.append("<h3>Tool versions</h3>" + kv_table(sorted(tools.items())))
     params = context.get("parameters")
     if isinstance(params, Mapping) and params:
         parts.append("<h3>Exact parameters</h3>" + kv_table(sorted(params.items())))
-    others = [(k, v) for k, v in sorted(context.items()) if k not in ("nodes", "tools", "parameters")]
+    others = [(k, v) for k, v in sorted(context.items()) if k not in ("nodes", "tools", "parameters", "fingerprint")]
     if others:
         parts.append("<h3>Run context</h3>" + kv_table(others))
     parts.append("</section>")
+    return "".join(parts)
+
+
+def fingerprint_part(block: Any) -> str:
+    """What reproducing these figures needs: each node's builds and settings, the run's conditions."""
+    if not isinstance(block, Mapping):
+        return ""
+    rows = [[esc(name)] + [esc(fingerprint.shown(row.get(field))) for field in fingerprint.FIELDS]
+            for name, row in (block.get("nodes") or {}).items() if isinstance(row, Mapping)]
+    parts = ["<h3>Reproducibility fingerprint</h3>"]
+    if rows:
+        parts.append(table(["node"] + list(fingerprint.FIELDS.values()), rows, left=len(fingerprint.FIELDS) + 1,
+                           wrap=[5, 10]))
+    parts.append(f"<p>{esc(model.conditions_text(block.get('conditions') or {}))}</p>")
     return "".join(parts)
 
 

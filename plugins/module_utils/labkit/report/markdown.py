@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import compare
+from .. import compare, fingerprint
 from ..text import plural
 from . import model
 from .svg import fmt_num
@@ -184,6 +184,14 @@ def render(page: model.Page) -> str:
             ),
             "",
         ]
+    block = context.get("fingerprint")
+    if isinstance(block, Mapping):
+        rows = [[md_escape(name)] + [md_escape(fingerprint.shown(row.get(field))) for field in fingerprint.FIELDS]
+                for name, row in (block.get("nodes") or {}).items() if isinstance(row, Mapping)]
+        out += ["### Reproducibility fingerprint", ""]
+        if rows:
+            out += [md_table(["node"] + list(fingerprint.FIELDS.values()), rows), ""]
+        out += [md_escape(model.conditions_text(block.get("conditions") or {})), ""]
     params = context.get("parameters")
     if isinstance(params, Mapping) and params:
         out += ["Parameters: " + ", ".join(f"{md_escape(k)}={md_escape(v)}" for k, v in sorted(params.items())), ""]

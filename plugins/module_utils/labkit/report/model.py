@@ -409,6 +409,17 @@ def frames_per_second(runs: Sequence[Run], mode: str, workers: int) -> float | N
     return metrics.point_throughput(frames, times)
 
 
+def conditions_text(conditions: Mapping[str, Any]) -> str:
+    """The run's conditions in one sentence, as the user gave them; no sensor can tell them."""
+    cooling, ambient = conditions.get("cooling"), conditions.get("ambient_c")
+    given = ([f"cooling: {cooling}"] if cooling else []) + ([f"ambient {ambient:g} °C"] if ambient is not None else [])
+    missing = ([] if cooling else ["-e lab_cooling='heatsink + fan'"]) + (
+        [] if ambient is not None else ["-e lab_ambient_c=22"])
+    text = ("Conditions, as given: " + ", ".join(given) + "." if given else "Cooling and ambient temperature: not given.")
+    return text + (f" Give them with {' '.join(missing)} (they are part of what reproducing a figure needs)."
+                   if missing else "")
+
+
 def node_value(node: Mapping[str, Any], key: str, when: str | None = None) -> Any:
     """A node field, flat (`key`, `key_before`) or nested under `before`/`after`."""
     if when:
