@@ -106,3 +106,18 @@ def test_the_report_shows_every_nodes_fingerprint_and_the_conditions_or_how_to_g
     assert "cooling: passive heatsink, ambient 22 °C" in page
     bare = report_html.fingerprint_part(build_context("local", {}, nodes_before=[{"node": {"hostname": "vm"}}])["fingerprint"])
     assert "not given" in bare and "-e lab_ambient_c=22" in bare
+
+
+def test_differences_name_the_fields_both_reports_know_and_that_differ() -> None:
+    a = {"nodes": {"pi-1": {"firmware": "Mar 17 2023, 82f3750a65fa", "kernel": "6.6.51", "numpy": None,
+                            "config_clocks": {"arm_freq": "2400"}}},
+         "conditions": {"cooling": "heatsink", "ambient_c": 21.0}}
+    b = {"nodes": {"pi-1": {"firmware": "Jan 05 2024, 0123456789ab", "kernel": "6.6.51", "numpy": "2.2.0",
+                            "config_clocks": {"arm_freq": "2800"}}},
+         "conditions": {"cooling": "heatsink + fan", "ambient_c": None}}
+    found = fingerprint.differences(a, b)
+    assert [d["what"] for d in found] == ["fingerprint pi-1 firmware", "fingerprint pi-1 config.txt clocks",
+                                         "conditions cooling"]
+    assert found[1] == {"what": "fingerprint pi-1 config.txt clocks", "a": "arm_freq=2400", "b": "arm_freq=2800"}
+    # numpy was not read in A, the ambient not given in B: unknown there, not different.
+    assert fingerprint.differences(a, a) == [] and fingerprint.differences(None, b) == []

@@ -135,6 +135,26 @@ def shown(value: Any) -> str:
     return str(value)
 
 
+def differences(a: Any, b: Any) -> list[dict[str, str]]:
+    """The fingerprint fields two reports' `context.fingerprint` blocks both know and that differ,
+    as {"what", "a", "b"} ("fingerprint pi-1 firmware", …): a field one report could not read, or
+    an older report without a fingerprint, is unknown there, not different. The conditions the
+    user gave count the same way."""
+    def rows(block: Any) -> dict[str, Any]:
+        if not isinstance(block, Mapping):
+            return {}
+        found = {f"fingerprint {node} {FIELDS[field]}": value
+                 for node, row in (block.get("nodes") or {}).items() if isinstance(row, Mapping)
+                 for field, value in row.items() if field in FIELDS}
+        conditions = block.get("conditions") or {}
+        found.update({f"conditions {name}": conditions.get(name) for name in ("cooling", "ambient_c")})
+        return found
+
+    ra, rb = rows(a), rows(b)
+    return [{"what": key, "a": shown(ra[key]), "b": shown(rb[key])}
+            for key in ra if key in rb and ra[key] is not None and rb[key] is not None and ra[key] != rb[key]]
+
+
 def check_conditions(cooling: Any, ambient_c: Any) -> str:
     """'' when the values are usable, else the message (for an assert in a play)."""
     try:
