@@ -121,3 +121,17 @@ def test_differences_name_the_fields_both_reports_know_and_that_differ() -> None
     assert found[1] == {"what": "fingerprint pi-1 config.txt clocks", "a": "arm_freq=2400", "b": "arm_freq=2800"}
     # numpy was not read in A, the ambient not given in B: unknown there, not different.
     assert fingerprint.differences(a, a) == [] and fingerprint.differences(None, b) == []
+
+
+def test_lab_compare_names_the_fingerprint_fields_that_differ() -> None:
+    from labkit import compare
+
+    def report(firmware: str, cooling: str | None) -> compare.Report:
+        block = {"nodes": {"pi-1": {"firmware": firmware}}, "conditions": {"cooling": cooling, "ambient_c": None}}
+        return compare.Report("/r/pi-x", {"workload": "pi", "runs": [],
+                                          "context": {"backend": "ssh", "fingerprint": block}})
+
+    found = compare.differences(report("Mar 17 2023, aaaaaaaaaaaa", "heatsink"),
+                                report("Jan 05 2024, bbbbbbbbbbbb", "heatsink"))
+    assert found == [{"what": "fingerprint pi-1 firmware", "a": "Mar 17 2023, aaaaaaaaaaaa",
+                      "b": "Jan 05 2024, bbbbbbbbbbbb"}]

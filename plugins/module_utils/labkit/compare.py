@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import metrics, stats
+from . import fingerprint, metrics, stats
 from .text import plural
 
 RESAMPLES = 2000
@@ -324,7 +324,7 @@ def _node_facts(report: Report) -> dict[str, Any]:
 
 def differences(a: Report, b: Report) -> list[dict[str, str]]:
     """What the reports record differently: backend, parameters, the nodes (what the user changed,
-    or what changed under them)."""
+    or what changed under them), and the reproducibility fingerprint's fields both know."""
     def facts(report: Report) -> dict[str, Any]:
         parameters = {k: v for k, v in (report.context.get("parameters") or {}).items()
                       if k not in UNTELLING_PARAMETERS}
@@ -332,7 +332,8 @@ def differences(a: Report, b: Report) -> list[dict[str, str]]:
 
     fa, fb = facts(a), facts(b)
     return [{"what": key, "a": _shown(fa.get(key)), "b": _shown(fb.get(key))}
-            for key in dict.fromkeys([*fa, *fb]) if _shown(fa.get(key)) != _shown(fb.get(key))]
+            for key in dict.fromkeys([*fa, *fb]) if _shown(fa.get(key)) != _shown(fb.get(key))
+            ] + fingerprint.differences(a.context.get("fingerprint"), b.context.get("fingerprint"))
 
 
 def _shown(value: Any) -> str:
