@@ -25,7 +25,6 @@ import os
 import random
 import runpy
 import signal
-import sys
 import time
 import traceback
 from typing import Any

@@ -5,4 +5,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _lab_in_process import InProcessModule as ActionModule  # noqa: E402,F401
+from _lab_in_process import InProcessModule as ActionModule  # noqa: E402
+
+__all__ = ["ActionModule"]
