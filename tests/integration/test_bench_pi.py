@@ -111,6 +111,10 @@ def test_more_workers_than_cores_are_run_and_labelled_oversubscribed(tmp_path: P
     ({"pi_workers": "1,100000"}, "'100000' must be at most"),
     ({"pi_scaling": "diagonal"}, "pi_scaling='diagonal' is not one of"),
     ({"pi_import_logs": "/nonexistent/pods.log"}, "pi_import_logs='/nonexistent/pods.log': no such file"),
+    ({"pi_target_seconds": "soon"}, "pi_target_seconds='soon' is not a number"),
+    ({"lab_compare_to": "/nonexistent/report"}, "lab_compare_to: /nonexistent/report: no such report"),
+    ({"cluster_backend": "k3s", "pi_k3s_kubeconfig": "/nonexistent/kubeconfig.yaml"},
+     "No kubeconfig at /nonexistent/kubeconfig.yaml: run `ansible-playbook site.yml"),
 ])
 def test_bad_input_stops_before_anything_runs(tmp_path: Path, extra: dict, message: str) -> None:
     reports = tmp_path / "reports"

@@ -87,8 +87,11 @@ def assert_refused_before_any_work(proc: subprocess.CompletedProcess[str], tmp_p
                                             "a test encode with these settings failed"),
         ({"transcode_ffmpeg": "/nonexistent/ffmpeg"}, "transcode_ffmpeg '/nonexistent/ffmpeg' does not exist"),
         ({"transcode_ffprobe": "/nonexistent/ffprobe"}, "/nonexistent/ffprobe"),
+        ({"cluster_backend": "k3s", "transcode_k3s_kubeconfig": "/nonexistent/kubeconfig.yaml"},
+         "No kubeconfig at /nonexistent/kubeconfig.yaml: run `ansible-playbook site.yml"),
     ],
-    ids=["unknown-video-encoder", "video-encoder-as-audio", "refused-audio-settings", "ffmpeg-path", "ffprobe-path"],
+    ids=["unknown-video-encoder", "video-encoder-as-audio", "refused-audio-settings", "ffmpeg-path", "ffprobe-path",
+         "k3s-without-kubeconfig"],
 )
 def test_impossible_settings_are_refused_before_any_work(videos: dict[str, Path], tmp_path: Path, extra: dict,
                                                          expected: str) -> None:
