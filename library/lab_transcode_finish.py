@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ansible.module_utils.labkit.transcode.finish import finish
-from ansible.module_utils.labkit_transcode_module import run_module
+from ansible.module_utils.labkit_transcode_module import STEP_OPTIONS, run_module
 
 DOCUMENTATION = r"""
 module: lab_transcode_finish
@@ -28,6 +28,11 @@ options:
     description: ffprobe program that counts the output's frames and measures its durations.
     type: str
     required: true
+  seams:
+    description: Also compare every output frame with its source frame (PSNR and SSIM) and report
+      the quality at the segment seams (C(extra.seams)); a full decode of both, after the timing.
+    type: bool
+    default: false
 author: Pi cluster lab
 """
 
@@ -53,7 +58,8 @@ context:
   returned: success
 extra:
   description: The report's C(verification) block (DESIGN §5, plus C(problems)) and C(phases)
-    (probe_split_s, audio_s, segments_s, join_mux_s, verify_s).
+    (probe_split_s, audio_s, segments_s, join_mux_s, verify_s; seams_s with I(seams)), and with
+    I(seams) the C(seams) block (labkit.transcode.seams).
   type: dict
   returned: success
 t_e2e_s:
@@ -68,4 +74,4 @@ lab_progress:
 
 
 if __name__ == "__main__":
-    run_module(finish)
+    run_module(finish, {**STEP_OPTIONS, "seams": {"type": "bool", "default": False}})

@@ -322,3 +322,25 @@ def test_killing_the_playbook_mid_segments_then_rerunning(videos: dict[str, Path
     resumed = {r["segment"] for r in results["runs"][0]["results"] if r["resumed"]}
     assert resumed and resumed <= done_before
     assert probe(out)["frames"] == 360 and results["verification"]["passed"]
+
+
+def test_the_seams_are_measured_where_the_plan_put_them(videos: dict[str, Path], tmp_path: Path) -> None:
+    proc = transcode(tmp_path, videos["open_gop"], transcode_segment_seconds=3, transcode_seams=True,
+                     transcode_preset="ultrafast")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    results, _out = output_of(tmp_path)
+    plan = json.loads(next((tmp_path / "work").glob("*/plan.json")).read_text())
+    block = results["seams"]
+    # Every output frame compared, each seam where a segment of the plan starts.
+    starts, total = [], 0
+    for segment in plan["segments"][:-1]:
+        total += segment["frames"]
+        starts.append(total)
+    assert block["boundaries"] == starts and len(starts) == len(plan["segments"]) - 1 >= 2
+    assert block["frames"] == len(block["psnr_db"]) == len(block["ssim"]) == plan["video"]["frames"]
+    assert 25 < block["psnr_mean_db"] < 100 and 0.8 < block["ssim_mean"] <= 1
+    assert block["forced_keyframe_bytes"] > block["frame_bytes"]
+    assert results["phases"]["seams_s"] > 0 and not list((tmp_path / "work").glob("*/seams-*.log"))
+    page = (tmp_path / "reports" / "latest-transcode" / "index.html").read_text()
+    assert "Quality at the seams" in page and "first frame after a seam" in page
+    assert "Quality at the seams" in (tmp_path / "reports" / "latest-transcode" / "summary.md").read_text()

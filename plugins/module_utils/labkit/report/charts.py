@@ -294,3 +294,35 @@ def comparison_chart(block: Mapping[str, Any]) -> str | None:
         rows, "B / A: median time of this run over the other's (log scale)", below="faster", above="slower",
         note=f"Bars: {confidence:.0%} bootstrap intervals; grey: the interval holds 1 (no significant "
              "difference); hollow: too few runs for an interval.")
+
+
+# At most this many points per quality line: a long video is drawn by the lowest value of each
+# run of frames, so that a dip is never averaged away.
+MAX_QUALITY_POINTS = 1500
+
+
+def _lowest_per_bucket(values: Sequence[float]) -> list[tuple[float, float]]:
+    step = max(1, math.ceil(len(values) / MAX_QUALITY_POINTS))
+    points = []
+    for start in range(0, len(values), step):
+        chunk = values[start:start + step]
+        lowest = min(range(len(chunk)), key=chunk.__getitem__)
+        points.append((float(start + lowest), chunk[lowest]))
+    return points
+
+
+def seams_chart(block: Mapping[str, Any], metric: str) -> str | None:
+    """Per-frame PSNR ("psnr_db") or SSIM ("ssim") of the output against the source, each seam's
+    first frame marked: a dip that lines up with the marks is chunking's doing."""
+    values = [float(v) for v in block.get(metric) or []]
+    if not values:
+        return None
+    starts = [int(b) for b in block.get("boundaries") or [] if 0 <= int(b) < len(values)]
+    name, unit = ("PSNR", "dB") if metric == "psnr_db" else ("SSIM", "")
+    series = [Series(f"{name} per frame" + (" (lowest of each run of frames)" if len(values) > MAX_QUALITY_POINTS
+                                             else ""), _lowest_per_bucket(values), PALETTE[0], markers=False)]
+    if starts:
+        series.append(Series("first frame after a seam", [(float(b), values[b]) for b in starts], PALETTE[3],
+                             line=False))
+    return xy_chart(XYChart(f"{name} of every output frame against the source", "output frame",
+                            f"{name}, {unit}" if unit else name, series, y_zero=False, width=900, height=320))

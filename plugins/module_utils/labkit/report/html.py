@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from .. import compare, fingerprint, metrics
+from ..transcode import seams as seam_analysis
 from ..text import plural
 from . import charts, model
 from .svg import fmt_num
@@ -558,6 +559,20 @@ def segments_section(runs: Sequence[Mapping[str, Any]], context: Mapping[str, An
             + "".join(f"<p>{esc(n)}</p>" for n in notes if n) + "</section>")
 
 
+def seams_section(block: Any) -> str:
+    """Quality at the seams (-e transcode_seams=true), or one line saying how to get it."""
+    if not isinstance(block, Mapping):
+        return ("<section><h2>Quality at the seams</h2><p>Not measured: run with -e transcode_seams=true to "
+                "compare every output frame with the source (PSNR, SSIM) and see whether the seams cost "
+                "anything.</p></section>")
+    figures = [figure(charts.seams_chart(block, metric), caption) for metric, caption in (
+        ("psnr_db", "Each output frame's PSNR against the same source frame; marked: the first frame after "
+                    "each seam (where a segment starts with a forced keyframe)."),
+        ("ssim", "The same for SSIM (1 = identical)."))]
+    return (f"<section><h2>Quality at the seams</h2><p>{esc(seam_analysis.summary(block))}</p>"
+            + "".join(figures) + "</section>")
+
+
 def backend_cost_section(block: Mapping[str, Any] | None) -> str:
     """The k3s run against the same video's ssh run on the same machines (report.backend_cost)."""
     if not isinstance(block, Mapping):
@@ -714,6 +729,7 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
         parts.append(pi_accuracy_section(model.pi_accuracy(runs)))
     if workload == "transcode":
         parts.append(segments_section(runs, context))
+        parts.append(seams_section(extra.get("seams")))
         parts.append(backend_cost_section(extra.get("backend_cost")))
     parts.append(environment_section(context))
     parts.append(method_section(runs, context))

@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import compare, fingerprint
+from ..transcode import seams as seam_analysis
 from ..text import plural
 from . import model
 from .svg import fmt_num
@@ -158,6 +159,9 @@ def render(page: model.Page) -> str:
                 md_table([label for _, label in columns],
                          [[_f(row[key]) if isinstance(row[key], float) else md_escape(row[key]) for key, _ in columns]
                           for row in rows]), ""]
+    seams = extra.get("seams")
+    if isinstance(seams, Mapping):
+        out += ["### Quality at the seams", "", md_escape(seam_analysis.summary(seams)), ""]
     cost = extra.get("backend_cost")
     if isinstance(cost, Mapping):
         out += ["### Kubernetes over bare SSH", ""]

@@ -17,6 +17,7 @@ from ..backends import tail
 from ..runs import run_record
 from ..text import plural
 from . import commands, manifest, planfile, probe, streams, verify
+from . import seams as seam_analysis
 from .audio import intact as audio_intact
 from .planfile import StepError, TranscodePlan
 from .streams import StreamFacts
@@ -72,11 +73,36 @@ def mux_inputs(plan: TranscodePlan, ffmpeg: str) -> commands.MuxInputs:
     )
 
 
-def finish(work: str, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
-    """lab_transcode_finish, the work folder locked meanwhile."""
+def finish(work: str, ffmpeg: str, ffprobe: str, seams: bool = False) -> dict[str, Any]:
+    """lab_transcode_finish, the work folder locked meanwhile; with seams, the quality at the seams
+    of the placed output too (after the timing: it is analysis, not transcoding)."""
     plan = planfile.load(work)
     with planfile.locked(plan.work):
-        return _finish(plan, ffmpeg, ffprobe)
+        result = _finish(plan, ffmpeg, ffprobe)
+        if seams:
+            t0 = time.monotonic()
+            result["extra"]["seams"] = seams_of(plan, ffmpeg, ffprobe)
+            result["extra"]["phases"]["seams_s"] = time.monotonic() - t0
+        return result
+
+
+def seams_of(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
+    """Per-frame PSNR and SSIM of the output against the source, the seams marked (labkit.transcode.seams)."""
+    proc = subprocess.run(seam_analysis.quality_command(ffmpeg, plan.source, plan.video.index, plan.output),
+                          capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL, cwd=plan.work)
+    if proc.returncode != 0:
+        raise StepError(f"the per-frame quality analysis failed: {tail(proc.stderr, 1)} (the output is verified "
+                        f"and kept: {plan.output}; run again without -e transcode_seams=true)")
+    logs = []
+    for name in (seam_analysis.PSNR_LOG, seam_analysis.SSIM_LOG):
+        path = os.path.join(plan.work, name)
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            logs.append(handle.read())
+        os.unlink(path)
+    packets = sorted((p for p in probe.probe_packet_table(plan.output, ffprobe).video(0) if p.shown),
+                     key=lambda p: p.pts)
+    return seam_analysis.analyse(seam_analysis.parse_psnr_log(logs[0]), seam_analysis.parse_ssim_log(logs[1]),
+                                 [seg.frames for seg in plan.segments], [(p.key, p.size) for p in packets])
 
 
 def _checked_inputs(plan: TranscodePlan, man: dict[str, Any]) -> None:
