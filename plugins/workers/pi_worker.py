@@ -20,8 +20,9 @@ inside when its centre is in the quarter disc, in exact integer arithmetic (coun
 
     pi_worker.py --index 0 --count 1 --autorange 0.25 --kernel numpy
 
-calibrates one core: the sample count grows from 2^16 until one call lasts 0.25 s, and the
-RESULT of that call (with "autorange": true) gives the samples per second.
+calibrates one core: the sample count grows from 2^16 until one call lasts 0.25 s, that size is
+timed twice more, and the RESULT of the fastest call (with "autorange": true) gives the samples
+per second.
 """
 from __future__ import annotations
 
