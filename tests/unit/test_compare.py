@@ -207,7 +207,7 @@ def test_the_command_prints_the_table(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "What differs: parameters.kernel numpy → python" in out
     header = next(line for line in out.splitlines() if line.startswith("point"))
     assert header.split() == ["point", "runs", "A", "/", "B", "A", "median", "B", "median", "B", "/", "A", "[95%",
-                              "CI]", "verdict"]
+                              "CI]", "detectable", "verdict"]
     row = next(line for line in out.splitlines() if line.startswith("strong N=1"))
     assert "2.02 s" in row and "4.05 s" in row and "2.00× [" in row and row.endswith("2.00× slower")
 

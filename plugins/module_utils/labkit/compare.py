@@ -13,7 +13,10 @@ runs' t_e2e_s, B over A (warm-up, untimed, resumed and invalid runs left out, as
 figures without the invalid runs do), with a seeded percentile bootstrap interval (each side's
 runs resampled with replacement: stats.bootstrap_ci). The verdict is "slower" or "faster" when
 the interval excludes 1, "no significant difference" when it holds 1, and "too few runs" when a
-side has a single run (no interval, so no verdict). Refused, with the reason: different
+side has a single run (no interval, so no verdict). The noise floor: per point, the smallest
+difference the verdict can tell from noise, the interval's half-width on a log scale
+(`detectable`: √(ci_high / ci_low) − 1), and the runs a side that would halve it (it shrinks as
+√(1/n_A + 1/n_B): four times the runs); `noise_floor` says it for the block. Refused, with the reason: different
 workloads; a transcode of a different source video; a point whose work differs (π strong: the
 total W, π weak: W₁ per worker). Points on one side only are listed, not refused.
 """
@@ -28,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import fingerprint, metrics, stats
+from . import fingerprint, metrics, pi_plan, stats
 from .text import plural
 
 RESAMPLES = 2000
@@ -198,6 +201,7 @@ def compare_point(key: Key, runs_a: Sequence[Run], runs_b: Sequence[Run], *, res
         "median_a_s": stats.median(times_a) if times_a else None,
         "median_b_s": stats.median(times_b) if times_b else None,
         "ratio": None, "ci_low": None, "ci_high": None, "verdict": TOO_FEW,
+        "detectable": None, "runs_to_halve": None,
     }
     if times_a and times_b:
         point["ratio"] = stats.ratio_of_medians(times_b, times_a)
@@ -205,6 +209,9 @@ def compare_point(key: Key, runs_a: Sequence[Run], runs_b: Sequence[Run], *, res
                                       confidence=confidence, seed=seed)
         point["ci_low"], point["ci_high"] = interval if interval else (None, None)
         point["verdict"] = verdict(interval)
+        point["detectable"] = detectable(interval)
+        if point["detectable"] is not None:
+            point["runs_to_halve"] = runs_to_halve(len(times_a), len(times_b))
     if point["verdict"] == TOO_FEW:
         counts = f"A: {plural(len(times_a), 'run')}, B: {plural(len(times_b), 'run')}"
         point["text"] = f"{TOO_FEW} for a verdict ({counts}; an interval needs 2 on each side)"
@@ -213,6 +220,39 @@ def compare_point(key: Key, runs_a: Sequence[Run], runs_b: Sequence[Run], *, res
     else:
         point["text"] = SAME if point["verdict"] == SAME else ratio_words(point["ratio"])
     return point
+
+
+def detectable(interval: tuple[float, float] | None) -> float | None:
+    """The noise floor of one point: the smallest relative difference its verdict can tell from
+    noise, √(ci_high / ci_low) − 1 (the interval's half-width on a log scale, as a fraction).
+
+    The verdict says slower or faster when the interval excludes 1; the interval moves with the
+    ratio and keeps its width (the runs' spread), so a true ratio r gives a verdict when
+    |ln r| exceeds that half-width: a smaller difference never does, one of about this size about
+    half the time (a reliable verdict needs about 1.4 times it). None without an interval."""
+    if interval is None:
+        return None
+    low, high = interval
+    if low is None or high is None or low <= 0 or high < low:
+        return None
+    return math.sqrt(high / low) - 1
+
+
+def runs_to_halve(runs_a: int, runs_b: int) -> int | None:
+    """Runs a side that halve the noise floor: it shrinks as √(1/n_A + 1/n_B) (the spread of a
+    median falls as 1/√n), so m a side with √(2/m) = ½·√(1/n_A + 1/n_B): m = 8 / (1/n_A + 1/n_B),
+    four times the runs when both sides have the same number."""
+    if runs_a < 2 or runs_b < 2:
+        return None
+    return math.ceil(8 / (1 / runs_a + 1 / runs_b) - 1e-9)
+
+
+def percent(value: float | None) -> str:
+    """±4.1 %, ±0.35 %, ±12 %."""
+    if value is None:
+        return "–"
+    shown = value * 100
+    return f"±{shown:.2g} %" if shown < 10 else f"±{shown:.0f} %"
 
 
 def geometric_mean(ratios: Sequence[float]) -> float | None:
@@ -356,7 +396,9 @@ def _side(report: Report | None, path: str) -> dict[str, Any]:
 def method(resamples: int, confidence: float, seed: int) -> dict[str, Any]:
     return {"statistic": "median(t_e2e_s of B) / median(t_e2e_s of A)", "interval": "percentile bootstrap",
             "resamples": resamples, "confidence": confidence, "seed": seed,
-            "left_out": "warm-up, untimed, resumed and invalid runs"}
+            "left_out": "warm-up, untimed, resumed and invalid runs",
+            "noise_floor": "detectable = sqrt(ci_high / ci_low) - 1, the interval's half-width on a log scale; "
+                           "runs_to_halve = 8 / (1/runs_a + 1/runs_b) a side"}
 
 
 def refused(reason: str, a: Report | None, b: Report | None, *, a_path: str = "", b_path: str = "",
@@ -366,7 +408,7 @@ def refused(reason: str, a: Report | None, b: Report | None, *, a_path: str = ""
     return {"compared": False, "reason": reason, "refused": [reason], "a": side_a, "b": _side(b, b_path),
             "points": [], "not_compared": [], "only_in_a": [], "only_in_b": [],
             "differences": differences(a, b) if a is not None and b is not None else [], "notes": [],
-            "geometric_mean": None, "counts": {}, "method": method(resamples, confidence, seed),
+            "geometric_mean": None, "counts": {}, "noise_floor": None, "method": method(resamples, confidence, seed),
             "summary": f"Not compared with {side_a['name']}: {reason}"}
 
 
@@ -403,13 +445,41 @@ def compare(a: Report, b: Report, *, resamples: int = RESAMPLES, confidence: flo
         "a": _side(a, a.path), "b": _side(b, b.path), "points": compared, "not_compared": not_compared,
         "only_in_a": only["a"], "only_in_b": only["b"], "differences": differences(a, b),
         "notes": _partial_notes(a, b), "geometric_mean": mean, "counts": counts,
-        "method": method(resamples, confidence, seed),
+        "noise_floor": noise_floor(compared), "method": method(resamples, confidence, seed),
     }
     if not compared:
         block["reason"] = ("every point in both reports did different work" if not_compared else
                            f"no point is in both reports (A: {', '.join(only['a']) or 'none'}; "
                            f"B: {', '.join(only['b']) or 'none'})")
     block["summary"] = summary(block)
+    return block
+
+
+def noise_floor(compared: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The noise floor over the compared points: the median and the largest `detectable` (the noisiest
+    point, with its runs a side and the runs a side that would halve it), and a sentence. None when no
+    point has an interval."""
+    known = [p for p in compared if p.get("detectable") is not None]
+    if not known:
+        return None
+    worst = max(known, key=lambda p: p["detectable"])
+    values = [p["detectable"] for p in known]
+    halve = worst["runs_to_halve"]
+    block = {"points": len(known), "detectable_median": stats.median(values), "detectable_max": worst["detectable"],
+             "detectable_min": min(values), "point": worst["point"], "runs_a": worst["runs_a"],
+             "runs_b": worst["runs_b"], "runs_to_halve": halve}
+    runs = (f"{worst['runs_a']} runs a side" if worst["runs_a"] == worst["runs_b"]
+            else f"{worst['runs_a']} / {worst['runs_b']} runs (A / B)")
+    line = (f"Noise floor: this setup detects differences of about {percent(worst['detectable'])} at "
+            f"{worst['point']} with {runs}")
+    if len(known) > 1:
+        line += f" (the noisiest of {len(known)} points; {percent(min(values))} at the quietest)"
+    if halve is not None:
+        line += f"; {halve} runs a side would detect about {percent(worst['detectable'] / 2)}"
+        if worst.get("workload") == "pi":
+            line += (f" (-e pi_repetitions={halve})" if halve <= pi_plan.MAX_REPETITIONS else
+                     f" (more than pi_repetitions allows, {pi_plan.MAX_REPETITIONS}: a quieter machine instead)")
+    block["text"] = line + "."
     return block
 
 
@@ -450,13 +520,14 @@ def interval_text(point: Mapping[str, Any]) -> str:
 
 
 def rows(block: Mapping[str, Any]) -> list[list[str]]:
-    """The table's rows (point, runs, A median, B median, B / A [interval], verdict): one for the
-    command, the page and summary.md."""
+    """The table's rows (point, runs, A median, B median, B / A [interval], detectable, verdict): one
+    for the command, the page and summary.md."""
     return [[p["point"], f"{p['runs_a']} / {p['runs_b']}", seconds(p["median_a_s"]), seconds(p["median_b_s"]),
-             interval_text(p), p["text"]] for p in block.get("points") or []]
+             interval_text(p), percent(p.get("detectable")), p["text"]] for p in block.get("points") or []]
 
 
-HEADERS = ["point", "runs A / B", "A median", "B median", "B / A [95% CI]", "verdict"]
+HEADERS = ["point", "runs A / B", "A median", "B median", "B / A [95% CI]", "detectable", "verdict"]
+VERDICT_COLUMN = HEADERS.index("verdict")
 
 
 def differences_text(block: Mapping[str, Any]) -> str:
@@ -481,6 +552,8 @@ def text(block: Mapping[str, Any]) -> str:
         out.append("")
     if block.get("compared") or not block.get("refused"):  # a refusal's reason goes to stderr
         out.append(block["summary"])
+    if block.get("noise_floor"):
+        out.append(block["noise_floor"]["text"])
     for side in ("a", "b"):
         if block.get(f"only_in_{side}"):
             out.append(f"Only in {side.upper()}: {', '.join(block[f'only_in_{side}'])}")
@@ -488,7 +561,8 @@ def text(block: Mapping[str, Any]) -> str:
     if block.get("points"):
         out.append(f"B / A is the ratio of the medians of t_e2e_s over the measured runs (warm-up and invalid runs "
                    f"left out); {settings['confidence']:.0%} percentile bootstrap interval, "
-                   f"{settings['resamples']} resamples, seed {settings['seed']}.")
+                   f"{settings['resamples']} resamples, seed {settings['seed']}; detectable: the interval's "
+                   "half-width, the smallest difference the verdict can tell from this noise.")
     return "\n".join(out) + "\n"
 
 

@@ -616,17 +616,22 @@ def comparison_section(block: Mapping[str, Any] | None) -> str:
         parts.append(f'<div class="box bad"><strong>Not compared:</strong> {esc(block.get("reason"))}</div>')
     else:
         parts.append(f"<p><strong>{esc(block.get('summary'))}</strong></p>")
+    floor = block.get("noise_floor")
+    if isinstance(floor, Mapping) and floor.get("text"):
+        parts.append(f"<p>{esc(floor['text'])}</p>")
     parts += [f'<div class="box warn">{esc(note)}</div>' for note in block.get("notes") or []]
     if block.get("points"):
         parts.append(table([esc(h) for h in compare.HEADERS], [[esc(c) for c in row] for row in compare.rows(block)],
-                           wrap=[5]))
+                           wrap=[compare.VERDICT_COLUMN]))
         drawn = figure(charts.comparison_chart(block), "One row per point in both reports; the line at 1 is no change.")
         parts.append(f'<div class="charts">{drawn}</div>')
         parts.append(
             f"<p>B / A is the ratio of the medians of T_e2e (warm-up and invalid runs left out); its "
             f"{_pct(method.get('confidence'))} interval is a percentile bootstrap ({esc(method.get('resamples'))} "
             f"resamples of each side's runs, seed {esc(method.get('seed'))}). Slower or faster when the interval "
-            "excludes 1, no significant difference when it holds 1, no verdict with one run on a side.</p>")
+            "excludes 1, no significant difference when it holds 1, no verdict with one run on a side. Detectable is "
+            "the interval's half-width (√(high / low) − 1): a smaller difference cannot give a verdict with this "
+            "noise; it shrinks with the square root of the runs, so four times the runs a side halve it.</p>")
     refused_points = block.get("not_compared") or []
     if refused_points:
         items = "".join(f"<li>{esc(p.get('reason'))}</li>" for p in refused_points)

@@ -46,6 +46,9 @@ def comparison_lines(block: Any) -> list[str]:
         out += [f"**Not compared:** {md_escape(block.get('reason'))}", ""]
     else:
         out += [f"**{md_escape(block.get('summary'))}**", ""]
+    floor = block.get("noise_floor")
+    if isinstance(floor, Mapping) and floor.get("text"):
+        out += [md_escape(floor["text"]), ""]
     out += [f"> {md_escape(note)}" for note in block.get("notes") or []] + ([""] if block.get("notes") else [])
     if block.get("points"):
         out += [md_table(compare.HEADERS, [[md_escape(c) for c in row] for row in compare.rows(block)]), ""]
