@@ -132,7 +132,7 @@ STABLE_FIELDS = [
     "load_balance", "throughput", "valid",
 ]
 EXTRA_FIELDS = ["t_span_median_s", "overhead_share", "cv", "outliers", "oversubscribed", "speedup_reference",
-                "invalid_reasons", "resumed_runs"]
+                "invalid_reasons", "resumed_runs", "drift"]
 
 
 def strong_pi_runs():

@@ -15,6 +15,12 @@ from . import stats
 
 MODE_ORDER = {"baseline": 0, "strong": 1, "weak": 2, "legacy": 3}
 CV_WARNING_THRESHOLD = 0.10
+# Drift (DESIGN §12): time against the execution order, from this many measured runs, flagged when
+# Spearman's permutation p is below DRIFT_P and the fitted change over the run is at least DRIFT_MIN_CHANGE.
+DRIFT_MIN_RUNS = 4
+DRIFT_P = 0.01
+DRIFT_MIN_CHANGE = 0.01
+DRIFT_PERMUTATIONS = 2000
 # DESIGN §5: the summary fields other tools read, then the extra ones, in row order.
 STABLE_SUMMARY_FIELDS = (
     "workload", "mode", "workers", "runs", "t_median_s", "t_mad_s", "t_min_s", "t_max_s",
@@ -23,7 +29,7 @@ STABLE_SUMMARY_FIELDS = (
 )
 SUMMARY_FIELDS = STABLE_SUMMARY_FIELDS + (
     "t_span_median_s", "overhead_share", "cv", "outliers", "oversubscribed", "speedup_reference",
-    "invalid_reasons", "resumed_runs",
+    "invalid_reasons", "resumed_runs", "drift",
 )
 BOOTSTRAP_SEED = 0
 AMDAHL_PARAMETERS = 2  # a and b: a fit through this many points is exact
@@ -245,6 +251,84 @@ def run_span_s(run: Run) -> float | None:
     return (max(int(r["t_end_ns"]) for r in results) - min(int(r["t_start_ns"]) for r in results)) / 1e9
 
 
+def drift(orders: Sequence[float], times: Sequence[float], *, seed: int = BOOTSTRAP_SEED,
+          permutations: int = DRIFT_PERMUTATIONS) -> dict[str, Any] | None:
+    """Does time trend with the execution order? (DESIGN §12; the one definition.)
+
+    The times are taken relative to their median (so that runs of several points can be pooled, each
+    divided by its own point's median first). rho and p: Spearman's rank correlation of time with the
+    order and its two-sided permutation p-value (stats.spearman_test, seeded: the same runs give the
+    same p). slope_per_run: the Theil–Sen slope of the relative time per position in the execution
+    order (0.008 = +0.8 % per run); change: that slope over the orders the runs span. Flagged when
+    p < DRIFT_P (0.01) and |change| ≥ DRIFT_MIN_CHANGE (1 %: less changes no figure the report shows).
+    None with fewer than DRIFT_MIN_RUNS runs or when the orders or times do not vary. Run records
+    carry no temperature of their own (a node is read before and after the experiment), so the trend
+    is tested against the order only."""
+    if len(orders) != len(times):
+        raise ValueError("drift needs one order per time")
+    if len(times) < DRIFT_MIN_RUNS:
+        return None
+    centre = stats.median(times)
+    if centre <= 0:
+        return None
+    relative = [t / centre for t in times]
+    tested = stats.spearman_test(orders, relative, permutations=permutations, seed=seed)
+    slope = stats.theil_sen_slope(orders, relative)
+    if tested is None or slope is None:
+        return None
+    rho, p = tested
+    change = slope * (max(orders) - min(orders))
+    return {"against": "order", "runs": len(times), "rho": rho, "p": p, "slope_per_run": slope, "change": change,
+            "flagged": p < DRIFT_P and abs(change) >= DRIFT_MIN_CHANGE}
+
+
+def _ordered(runs: Sequence[Run]) -> list[Run]:
+    """The runs that know their place in the execution order."""
+    return [r for r in runs if isinstance(r.get("order"), (int, float)) and not isinstance(r.get("order"), bool)]
+
+
+def point_drift(runs: Sequence[Run], *, seed: int = BOOTSTRAP_SEED) -> dict[str, Any] | None:
+    """drift() of one point's runs (already the measured ones)."""
+    ordered = _ordered(runs)
+    return drift([float(r["order"]) for r in ordered], _times(ordered), seed=seed)
+
+
+def pooled_drift(groups: Sequence[Sequence[Run]], *, seed: int = BOOTSTRAP_SEED) -> dict[str, Any] | None:
+    """drift() over every point's runs at once, each time divided by its own point's median first
+    (points with a single run say nothing about a trend and are left out)."""
+    orders: list[float] = []
+    relative: list[float] = []
+    for runs in groups:
+        ordered = _ordered(runs)
+        if len(ordered) < 2:
+            continue
+        centre = stats.median(_times(ordered))
+        if centre <= 0:
+            continue
+        orders += [float(r["order"]) for r in ordered]
+        relative += [t / centre for t in _times(ordered)]
+    return drift(orders, relative, seed=seed)
+
+
+def drift_warning(label: str, found: Mapping[str, Any] | None) -> str | None:
+    """A flagged drift in words, with its figures and what to do; None when not flagged."""
+    if not found or not found.get("flagged"):
+        return None
+    slope, change = found["slope_per_run"], found["change"]
+    cause = ("heat or background load built up during the experiment" if slope > 0 else
+             "the machine got faster as it ran (a warm-up longer than one run, or load that ended)")
+    return (f"{label}: time drifts with run order: {_signed_percent(slope)} per run (Spearman ρ = "
+            f"{found['rho']:.2f}, p = {found['p']:.2g} over {found['runs']} runs; {_signed_percent(change)} from the "
+            f"first run to the last): {cause}; let the machine settle or add repetitions")
+
+
+def _signed_percent(fraction: float) -> str:
+    """+0.8 %, −0.35 %, +12 %."""
+    value = fraction * 100
+    shown = f"{value:+.0f}" if abs(value) >= 10 else f"{value:+.2g}"
+    return shown.replace("-", "−") + " %"
+
+
 def _median_or_none(values: Iterable[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return stats.median(present) if present else None
@@ -370,6 +454,7 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
         "speedup_reference": None,
         "invalid_reasons": reasons,
         "resumed_runs": len(resumed),
+        "drift": None,
     }
     if not measured:
         if not resumed:
@@ -394,6 +479,10 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
     if all(w is not None for w in works):
         row["throughput"] = point_throughput([float(w) for w in works], times)
 
+    row["drift"] = point_drift(measured)
+    drifting = drift_warning(label, row["drift"])
+    if drifting:
+        warnings.append(drifting)
     outlier_ids = [str(measured[i].get("run_id")) for i in stats.outlier_indices(times)]
     row["outliers"] = len(outlier_ids)
     if row["cv"] is not None and row["cv"] > CV_WARNING_THRESHOLD:
@@ -460,8 +549,9 @@ def analyse(
     """Summarise run records (docs/ARCHITECTURE.md) into rows, an Amdahl fit and warnings.
 
     Returns {"summary": [row...], "amdahl": {...} | None, "amdahl_by_workload":
-    {workload: fit}, "warnings": [str...], "outliers": [run_id...]}. "amdahl" is
-    the fit of the first workload (a report covers one workload).
+    {workload: fit}, "warnings": [str...], "outliers": [run_id...], "drift": {...} | None}.
+    "amdahl" is the fit of the first workload (a report covers one workload); "drift" is
+    pooled_drift() over every point (each row has its own point's drift()).
 
     Throttled or invalid runs count by default (their rows say valid=False);
     only_valid=True leaves them out, so a report can show the figures both ways.
@@ -517,6 +607,11 @@ def analyse(
         row["speedup_ci_low"], row["speedup_ci_high"] = low, high
         row["speedup_reference"] = description
 
+    overall = pooled_drift([_measured(groups[key]) for key in ordered], seed=seed)
+    overall_warning = drift_warning("all points (each run against its point's median)", overall)
+    if overall_warning:
+        warnings.append(overall_warning)
+
     amdahl_by_workload: dict[str, Any] = {}
     for workload in workloads:
         strong_rows = [r for r in summary if r["workload"] == workload and r["mode"] == "strong"]
@@ -531,4 +626,5 @@ def analyse(
         "amdahl_by_workload": amdahl_by_workload,
         "warnings": warnings,
         "outliers": outliers,
+        "drift": overall,
     }

@@ -6,6 +6,7 @@ MAD, and outliers are flagged with the modified z-score rather than dropped.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import statistics
@@ -116,3 +117,70 @@ def ratio_of_medians(numerator: Sequence[float], denominator: Sequence[float]) -
     if bottom == 0:
         return None
     return median(numerator) / bottom
+
+
+def ranks(values: Sequence[float]) -> list[float]:
+    """Ranks 1..n of the values, ties sharing their average rank (as Spearman's ρ needs)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    result = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            result[order[position]] = (start + end) / 2 + 1
+        start = end + 1
+    return result
+
+
+def _centred(values: Sequence[float]) -> tuple[list[float], float]:
+    centre = statistics.fmean(values)
+    deviations = [v - centre for v in values]
+    return deviations, math.sqrt(sum(d * d for d in deviations))
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation ρ (Pearson's r of the ranks, ties averaged); None with fewer
+    than 3 pairs or when either side is constant."""
+    if len(x) != len(y):
+        raise ValueError("spearman needs pairs")
+    if len(x) < 3:
+        return None
+    (dx, nx), (dy, ny) = _centred(ranks(x)), _centred(ranks(y))
+    if nx == 0 or ny == 0:
+        return None
+    return sum(a * b for a, b in zip(dx, dy)) / (nx * ny)
+
+
+def spearman_test(x: Sequence[float], y: Sequence[float], *, permutations: int = 2000,
+                  seed: int = 0) -> tuple[float, float] | None:
+    """ρ and its two-sided permutation p-value: the share of orderings of y whose |ρ| is at least the
+    observed one. Every ordering when n! ≤ permutations (exact), else `permutations` seeded shuffles
+    with p = (1 + as extreme) / (1 + permutations). None where spearman() is."""
+    rho = spearman(x, y)
+    if rho is None:
+        return None
+    (dx, nx), (dy, ny) = _centred(ranks(x)), _centred(ranks(y))
+    bar = abs(rho) * nx * ny - 1e-9 * nx * ny  # |Σ dx·dy| at least this is as extreme (rounding allowed)
+
+    def extreme(shuffled: Sequence[float]) -> bool:
+        return abs(sum(a * b for a, b in zip(dx, shuffled))) >= bar
+
+    if math.factorial(len(dy)) <= permutations:
+        every = list(itertools.permutations(dy))
+        return rho, sum(1 for p in every if extreme(p)) / len(every)
+    rng = random.Random(seed)
+    shuffled = list(dy)
+    hits = 0
+    for _ in range(permutations):
+        rng.shuffle(shuffled)
+        hits += extreme(shuffled)
+    return rho, (1 + hits) / (1 + permutations)
+
+
+def theil_sen_slope(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """The median of the slopes between every two points with different x (Theil–Sen: robust to a
+    stray value); None when every x is the same."""
+    slopes = [(y[j] - y[i]) / (x[j] - x[i]) for i in range(len(x)) for j in range(i + 1, len(x)) if x[j] != x[i]]
+    return median(slopes) if slopes else None
