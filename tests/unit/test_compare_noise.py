@@ -74,7 +74,7 @@ def test_a_run_compared_with_itself_still_says_no_significant_difference_and_giv
     shown = compare.percent(floor["detectable_max"])
     assert floor["text"].startswith(f"Noise floor: this setup detects differences of about {shown} at ")
     assert "with 4 runs a side" in floor["text"] and "(-e pi_repetitions=16)" in floor["text"]
-    assert f"would detect about {compare.percent(floor['detectable_max'] / 2)}" in floor["text"]
+    assert f"would detect about {compare.percent(compare.halved(floor['detectable_max']))}" in floor["text"]
     printed = compare.text(block)
     assert floor["text"] in printed and "no significant difference" in printed
     assert block["summary"].startswith("Against x: 2 points (2 no significant difference)")
@@ -101,6 +101,9 @@ def test_the_noise_floor_is_reproducible_and_worded_in_percent() -> None:
     assert compare.percent(0.0035) == "±0.35 %"
     assert compare.percent(0.123) == "±12 %"
     assert compare.percent(None) == "–"
+    assert compare.percent(1.22) == "2.22× either way"  # not "±122 %": a time cannot fall by more than 100 %
+    assert compare.halved(0.04) == pytest.approx(0.02, rel=0.02)
+    assert compare.halved(1.25) == pytest.approx(0.5)  # 2.25× either way halves to 1.5× on the log scale
 
 
 def test_runs_beyond_what_pi_repetitions_allows_are_not_suggested() -> None:

@@ -247,11 +247,19 @@ def runs_to_halve(runs_a: int, runs_b: int) -> int | None:
     return math.ceil(8 / (1 / runs_a + 1 / runs_b) - 1e-9)
 
 
+def halved(value: float) -> float:
+    """A noise floor halved where the interval lives, on the log scale: √(1 + d) − 1 (d / 2 when small)."""
+    return math.sqrt(1 + value) - 1
+
+
 def percent(value: float | None) -> str:
-    """±4.1 %, ±0.35 %, ±12 %."""
+    """±4.1 %, ±0.35 %, ±12 %; from 50 % on a factor either way ("2.2× either way"): a time cannot be
+    more than 100 % faster."""
     if value is None:
         return "–"
     shown = value * 100
+    if value >= 0.5:
+        return f"{ratio_figure(1 + value)}× either way"
     return f"±{shown:.2g} %" if shown < 10 else f"±{shown:.0f} %"
 
 
@@ -475,7 +483,7 @@ def noise_floor(compared: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     if len(known) > 1:
         line += f" (the noisiest of {len(known)} points; {percent(min(values))} at the quietest)"
     if halve is not None:
-        line += f"; {halve} runs a side would detect about {percent(worst['detectable'] / 2)}"
+        line += f"; {halve} runs a side would detect about {percent(halved(worst['detectable']))}"
         if worst.get("workload") == "pi":
             line += (f" (-e pi_repetitions={halve})" if halve <= pi_plan.MAX_REPETITIONS else
                      f" (more than pi_repetitions allows, {pi_plan.MAX_REPETITIONS}: a quieter machine instead)")

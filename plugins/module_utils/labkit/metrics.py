@@ -317,9 +317,10 @@ def drift_warning(label: str, found: Mapping[str, Any] | None) -> str | None:
     slope, change = found["slope_per_run"], found["change"]
     cause = ("heat or background load built up during the experiment" if slope > 0 else
              "the machine got faster as it ran (a warm-up longer than one run, or load that ended)")
-    return (f"{label}: time drifts with run order: {_signed_percent(slope)} per run (Spearman ρ = "
-            f"{found['rho']:.2f}, p = {found['p']:.2g} over {found['runs']} runs; {_signed_percent(change)} from the "
-            f"first run to the last): {cause}; let the machine settle or add repetitions")
+    rho = f"{found['rho']:.2f}".replace("-", "−")
+    return (f"{label}: time drifts with run order: {_signed_percent(slope)} per run (Spearman ρ = {rho}, "
+            f"p = {found['p']:.2g} over {found['runs']} runs; {_signed_percent(change)} over the run, fitted): "
+            f"{cause}; let the machine settle or add repetitions")
 
 
 def _signed_percent(fraction: float) -> str:
