@@ -48,7 +48,7 @@ FILES = ("index.html", "summary.md", "runs.csv", "summary.csv", "results.json")
 WORKLOADS = ("pi", "transcode")
 RESERVED_EXTRA = {
     "schema_version", "workload", "generated", "headline", "context", "runs", "summary", "amdahl", "warnings", "notes",
-    "outliers", "summary_valid_only",
+    "outliers", "summary_valid_only", "drift",
 }
 
 
@@ -168,6 +168,8 @@ def write_report(
                     "runs": runs,
                     "summary": analysis.get("summary") or [],
                     "amdahl": analysis.get("amdahl"),
+                    # Time against run order over every point's runs (metrics.drift; per point in summary).
+                    "drift": analysis.get("drift"),
                     "warnings": list(analysis.get("warnings") or []),
                     "notes": notes,
                     "outliers": list(analysis.get("outliers") or []),
