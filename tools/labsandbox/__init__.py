@@ -33,6 +33,7 @@ leftovers by their name prefix too.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import os
 import random
@@ -256,7 +257,7 @@ class Sandbox:
         self.workdir = Path(workdir).absolute()
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / MARKER_FILE).write_text("a lab sandbox's work directory\n", encoding="utf-8")
-        self.tag = check_id(sandbox_id) if sandbox_id else f"{os.getpid() % 100000}{random.randrange(100):02d}"[-6:]
+        self.tag = check_id(sandbox_id) if sandbox_id else _free_tag()
         self.limits = limits or HostLimits()
         self.hosts: list[SandboxHost] = []
         self.inventory_paths: list[Path] = []
@@ -663,6 +664,20 @@ def _sshd_pids_under(workdir: Path) -> set[int]:
                                                          for a in argv):
                 found.add(int(entry))
     return found
+
+
+# Sandboxes of one process (a test session holds several at once) get different tags by counting,
+# not by chance: two random digits collided once in a hundred pairs.
+_TAG_COUNTER = itertools.count(random.randrange(100))
+
+
+def _free_tag() -> str:
+    """A tag of this process's id and a counter that no namespace or veth on this machine carries."""
+    for _ in range(100):
+        tag = f"{os.getpid() % 10000}{next(_TAG_COUNTER) % 100:02d}"
+        if not _netns_leftovers(tag) and not _veth_leftovers(tag):
+            return tag
+    raise SandboxUnavailable("no free sandbox id: remove the leftovers `./lab sandbox down` names")
 
 
 def _netns_leftovers(sandbox_id: str) -> list[str]:
