@@ -126,6 +126,14 @@ def of_node(node: Mapping[str, Any]) -> dict[str, Any]:
             for field in FIELDS}
 
 
+def table(block: Any) -> tuple[list[str], list[list[str]]]:
+    """The report's fingerprint table in words, unescaped: headers, and a row per node."""
+    nodes = block.get("nodes") if isinstance(block, Mapping) else None
+    rows = [[str(name)] + [shown(row.get(field)) for field in FIELDS]
+            for name, row in (nodes or {}).items() if isinstance(row, Mapping)]
+    return ["node", *FIELDS.values()], rows
+
+
 def shown(value: Any) -> str:
     """A fingerprint value in words: a config.txt's clocks as "arm_freq=2400, over_voltage=4"."""
     if value is None:

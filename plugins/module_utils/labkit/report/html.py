@@ -449,11 +449,10 @@ def fingerprint_part(block: Any) -> str:
     """What reproducing these figures needs: each node's builds and settings, the run's conditions."""
     if not isinstance(block, Mapping):
         return ""
-    rows = [[esc(name)] + [esc(fingerprint.shown(row.get(field))) for field in fingerprint.FIELDS]
-            for name, row in (block.get("nodes") or {}).items() if isinstance(row, Mapping)]
+    headers, rows = fingerprint.table(block)
     parts = ["<h3>Reproducibility fingerprint</h3>"]
     if rows:
-        parts.append(table(["node"] + list(fingerprint.FIELDS.values()), rows, left=len(fingerprint.FIELDS) + 1,
+        parts.append(table(headers, [[esc(cell) for cell in row] for row in rows], left=len(headers),
                            wrap=[5, 10]))
     parts.append(f"<p>{esc(model.conditions_text(block.get('conditions') or {}))}</p>")
     return "".join(parts)

@@ -193,11 +193,10 @@ def render(page: model.Page) -> str:
         ]
     block = context.get("fingerprint")
     if isinstance(block, Mapping):
-        rows = [[md_escape(name)] + [md_escape(fingerprint.shown(row.get(field))) for field in fingerprint.FIELDS]
-                for name, row in (block.get("nodes") or {}).items() if isinstance(row, Mapping)]
+        headers, rows = fingerprint.table(block)
         out += ["### Reproducibility fingerprint", ""]
         if rows:
-            out += [md_table(["node"] + list(fingerprint.FIELDS.values()), rows), ""]
+            out += [md_table(headers, [[md_escape(cell) for cell in row] for row in rows]), ""]
         out += [md_escape(model.conditions_text(block.get("conditions") or {})), ""]
     params = context.get("parameters")
     if isinstance(params, Mapping) and params:

@@ -123,10 +123,6 @@ def judge_encoders(ffmpeg: str, ran: Ran) -> dict[str, str]:
     return encoders
 
 
-def list_encoders(ffmpeg: str) -> dict[str, str]:
-    return judge_encoders(ffmpeg, run(encoders_command(ffmpeg)))
-
-
 def check_encoder(variable: str, name: str, kind: str, encoders: dict[str, str]) -> None:
     """The encoder exists in this ffmpeg and encodes `kind` ("video" or "audio")."""
     have = encoders.get(name)
