@@ -76,6 +76,17 @@ options:
       report says why there and does not stop the report.
     type: str
     default: ""
+  telemetry:
+    description: Every node's timeline - the registered results of lab_telemetry state=stopped (or their
+      C(trace)s); a node whose sampler failed keeps the reason. Omitted, nothing was sampled. Gives
+      results.json's C(telemetry), C(sampling) and C(energy), each run's energy, and flags a run during
+      which one of its nodes throttled.
+    type: list
+    elements: raw
+  power_calibration:
+    description: Scales the PMIC's board-rail energy to a meter's (-e lab_power_calibration).
+    type: float
+    default: 1.0
 author: Pi cluster lab
 """
 
@@ -145,6 +156,8 @@ def main() -> None:
             "cooling": {"type": "str", "default": ""},
             "ambient_c": {"type": "raw", "default": ""},
             "compare_to": {"type": "str", "default": ""},
+            "telemetry": {"type": "list", "elements": "raw"},
+            "power_calibration": {"type": "float", "default": 1.0},
         },
         supports_check_mode=True,
     )
@@ -177,7 +190,8 @@ def main() -> None:
         )
     try:
         result = write_report(reports_dir, p["workload"], p["runs"], context, p["extra"],
-                              compare_to=p["compare_to"] or None)
+                              compare_to=p["compare_to"] or None, telemetry_traces=p["telemetry"],
+                              power_calibration=p["power_calibration"])
     except (ValueError, OSError) as err:
         module.fail_json(msg=f"Cannot write the report in {reports_dir!r}: {err}")
     index = result["files"]["index.html"]

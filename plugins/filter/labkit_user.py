@@ -22,6 +22,7 @@ from labkit_path import MODULE_UTILS  # noqa: E402,F401  (puts the core on sys.p
 
 from labkit.params import resolve_user_path, unknown_variables, unknown_variables_message  # noqa: E402
 from labkit.fingerprint import check_conditions  # noqa: E402
+from labkit.telemetry import check_settings  # noqa: E402
 from labkit.text import plural  # noqa: E402
 
 
@@ -79,7 +80,12 @@ def lab_conditions_error(cooling: Any, ambient_c: Any) -> str:
     return check_conditions(cooling, ambient_c)
 
 
+def lab_telemetry_error(interval_s: Any, max_seconds: Any, calibration: Any) -> str:
+    """'' when the sampling settings and -e lab_power_calibration are usable, else the message."""
+    return check_settings(interval_s, max_seconds, calibration)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"lab_user_path": lab_user_path, "lab_unknown_variables": lab_unknown_variables, "lab_plural": lab_plural,
-                "lab_conditions_error": lab_conditions_error}
+                "lab_conditions_error": lab_conditions_error, "lab_telemetry_error": lab_telemetry_error}

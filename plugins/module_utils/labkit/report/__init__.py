@@ -40,7 +40,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import compare, fingerprint, metrics, nodes as node_descriptions
+from .. import compare, fingerprint, metrics, nodes as node_descriptions, telemetry
 from . import backend_cost, html, markdown, model, paths, tables
 
 SCHEMA_VERSION = 1
@@ -48,7 +48,7 @@ FILES = ("index.html", "summary.md", "runs.csv", "summary.csv", "results.json")
 WORKLOADS = ("pi", "transcode")
 RESERVED_EXTRA = {
     "schema_version", "workload", "generated", "headline", "context", "runs", "summary", "amdahl", "warnings", "notes",
-    "outliers", "summary_valid_only", "drift",
+    "outliers", "summary_valid_only", "drift", "telemetry", "sampling", "energy",
 }
 
 
@@ -127,11 +127,26 @@ def write_report(
     extra: Mapping[str, Any] | None = None,
     now: _dt.datetime | None = None,
     compare_to: str | None = None,
+    telemetry_traces: Sequence[Any] | None = None,
+    power_calibration: float = 1.0,
 ) -> dict[str, Any]:
-    """Analyse runs and write the report folder; returns {"path", "files", "headline", "comparison"}."""
+    """Analyse runs and write the report folder; returns {"path", "files", "headline", "comparison"}.
+
+    `telemetry_traces`: every node's timeline (lab_telemetry's registered results, or its traces;
+    None when nothing was sampled): the report's `telemetry`, `sampling` and `energy` blocks, each
+    run's energy, and a run during which one of its nodes throttled is flagged throttled."""
     validate(workload, runs, context, extra)
     extra = dict(extra or {})
     runs = [dict(r, workload=r.get("workload", workload)) for r in runs]
+    if telemetry_traces is not None:
+        if not (isinstance(power_calibration, (int, float)) and math.isfinite(power_calibration) and power_calibration > 0):
+            raise ValueError(f"lab_power_calibration={power_calibration!r} must be a positive number (meter J / report J)")
+        timeline = telemetry.analyse(runs, telemetry.traces_from_results(telemetry_traces), workload=workload,
+                                     calibration=float(power_calibration))
+        runs = timeline["runs"]
+        extra.update(telemetry=timeline["telemetry"], sampling=timeline["sampling"], energy=timeline["energy"])
+    else:
+        extra.update(telemetry=None, sampling=None, energy=None)
     analysis = metrics.analyse(runs) if runs else {"summary": [], "amdahl": None, "warnings": [], "outliers": []}
     # DESIGN §4: throttled/invalid runs are flagged and the figures shown both ways.
     # (A resumed run is invalid too, but no figure counts it, so it alone is no reason for a second table.)

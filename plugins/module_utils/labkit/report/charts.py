@@ -9,9 +9,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import compare, metrics
+from .. import compare, metrics, telemetry
 from . import model
-from .svg import PALETTE, Bar, Estimate, Series, XYChart, fmt_num, interval_chart, lanes_chart, stacked_lanes, xy_chart
+from .svg import (PALETTE, Bar, Estimate, Series, Track, TrackLane, XYChart, fmt_num, interval_chart, lanes_chart,
+                  stacked_lanes, track_lanes, xy_chart)
 
 Row = Mapping[str, Any]
 
@@ -326,3 +327,39 @@ def seams_chart(block: Mapping[str, Any], metric: str) -> str | None:
                              line=False))
     return xy_chart(XYChart(f"{name} of every output frame against the source", "output frame",
                             f"{name}, {unit}" if unit else name, series, y_zero=False, width=900, height=320))
+
+
+# The readings a node lane draws, in this order: (sample key, label, unit, colour).
+TELEMETRY_TRACKS = (("temp_c", "temperature", "°C", PALETTE[1]), ("arm_mhz", "ARM clock", "MHz", PALETTE[0]),
+                    ("load", "CPUs busy", "cores", PALETTE[2]), ("power_w", "power", "W", PALETTE[3]))
+
+
+def telemetry_chart(samples_by_node: Mapping[str, Sequence[Mapping[str, Any]]], sampling: Mapping[str, Any] | None,
+                    runs: Sequence[Mapping[str, Any]]) -> str | None:
+    """One lane per sampled node on one time axis: what it could read (temperature, clock, CPUs busy,
+    power), its workers' time shaded (a colour per run), throttle onsets as red ticks."""
+    if not sampling or not samples_by_node:
+        return None
+    origin = sampling.get("origin_ns") or 0
+    run_colors = {run.get("run_id"): PALETTE[i % len(PALETTE)] for i, run in enumerate(runs)}
+    spans_by_node: dict[str, list[Bar]] = {}
+    for span in telemetry.spans(runs):
+        spans_by_node.setdefault(span.node, []).append(Bar(
+            span.node, (span.start_ns - origin) / 1e9, (span.end_ns - origin) / 1e9, run_colors.get(span.run_id, PALETTE[0]),
+            tooltip=f"{span.label}: {span.seconds:.2f} s on {span.node}"))
+    errors = {n.get("node"): n.get("error") for n in sampling.get("nodes") or []}
+    lanes = []
+    for node, samples in samples_by_node.items():
+        trace = telemetry.NodeTrace(node=node, samples=list(samples))
+        tracks = [Track(label, unit, [((s["t_ns"] - origin) / 1e9, s.get(key)) for s in samples], color)
+                  for key, label, unit, color in TELEMETRY_TRACKS if any(s.get(key) is not None for s in samples)]
+        markers = [((t_ns - origin) / 1e9, f"{node} throttled at t = {(t_ns - origin) / 1e9:.0f} s ({telemetry.throttle_words(bits)})")
+                   for t_ns, bits in telemetry.throttle_events(trace)]
+        lanes.append(TrackLane(node, spans_by_node.get(node, []), tracks, markers,
+                               note=errors.get(node) or "no readings"))
+    interval = sampling.get("interval_s")
+    note = ("Shaded: each worker's time on the node, one colour per run. Red: the node reported throttling "
+            "(vcgencmd get_throttled). Each reading is scaled to its own range (lowest and highest on the right).")
+    if interval:
+        note += f" One sample every {interval:g} s."
+    return track_lanes("What each node did during the experiment", lanes, "seconds since the first sample", note=note)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from .. import compare, fingerprint, metrics
+from .. import compare, fingerprint, metrics, telemetry
 from ..transcode import seams as seam_analysis
 from ..text import plural
 from . import charts, model
@@ -572,6 +572,26 @@ def seams_section(block: Any) -> str:
             + "".join(figures) + "</section>")
 
 
+def nodes_section(extra: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> str:
+    """What the nodes did: the timeline lanes, throttling and stragglers in words, energy per point."""
+    sampling = extra.get("sampling")
+    energy = extra.get("energy")
+    if not sampling and not energy:
+        return ""
+    parts = ["<section><h2>What the nodes did</h2>"]
+    parts += [f"<p>{esc(line)}</p>" for line in telemetry.sampling_lines(sampling)]
+    chart = charts.telemetry_chart(extra.get("telemetry") or {}, sampling, runs)
+    if chart:
+        parts.append(figure(chart, "One lane per node, on each node's own clock (the one its workers stamp their "
+                                   "times with)."))
+    parts += [f"<p>{esc(line)}</p>" for line in telemetry.energy_lines(energy)]
+    headers, rows = telemetry.energy_table(energy)
+    if rows:
+        parts.append(table([esc(h) for h in headers], [[esc(cell) for cell in row] for row in rows], left=2))
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def backend_cost_section(block: Mapping[str, Any] | None) -> str:
     """The k3s run against the same video's ssh run on the same machines (report.backend_cost)."""
     if not isinstance(block, Mapping):
@@ -735,6 +755,7 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
         parts.append(segments_section(runs, context))
         parts.append(seams_section(extra.get("seams")))
         parts.append(backend_cost_section(extra.get("backend_cost")))
+    parts.append(nodes_section(extra, runs))
     parts.append(environment_section(context))
     parts.append(method_section(runs, context))
     parts.append("<section><h2>Raw runs</h2>" + runs_table(runs, analysis.get("outliers") or []) + "</section>")

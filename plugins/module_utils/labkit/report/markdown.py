@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import compare, fingerprint
+from .. import compare, fingerprint, telemetry
 from ..transcode import seams as seam_analysis
 from ..text import plural
 from . import model
@@ -177,6 +177,13 @@ def render(page: model.Page) -> str:
         else:
             out += [md_escape(cost.get("how")), ""]
     out += comparison_lines(extra.get("comparison"))
+    if extra.get("sampling") or extra.get("energy"):
+        out += ["### What the nodes did", ""]
+        out += [line for text in telemetry.sampling_lines(extra.get("sampling")) + telemetry.energy_lines(extra.get("energy"))
+                for line in (md_escape(text), "")]
+        headers, rows = telemetry.energy_table(extra.get("energy"))
+        if rows:
+            out += [md_table(headers, [[md_escape(cell) for cell in row] for row in rows]), ""]
     nodes = [n for n in context.get("nodes") or [] if isinstance(n, Mapping)]
     if nodes:
         out += [

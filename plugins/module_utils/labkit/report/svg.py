@@ -603,3 +603,102 @@ def interval_chart(title: str, rows: Sequence[Estimate], x_label: str, *, refere
         out.append(_note_svg(note, 8, height - 6, width - 16))
     out.append("</svg>")
     return "".join(out)
+
+
+@dataclass
+class Track:
+    """One reading drawn as a line in a lane: its points (x, value; a None value breaks the line)."""
+
+    label: str
+    unit: str
+    points: Sequence[tuple[float, float | None]]
+    color: str = PALETTE[0]
+
+
+@dataclass
+class TrackLane:
+    """One node's lane: shaded spans (its workers' time), its readings as tracks, and markers."""
+
+    name: str
+    spans: Sequence[Bar] = ()
+    tracks: Sequence[Track] = ()
+    markers: Sequence[tuple[float, str]] = ()   # (x, tooltip): drawn as red ticks across the lane
+    note: str = ""                              # said in the lane when it has no tracks
+
+
+TRACK_HEIGHT = 34
+
+
+def track_lanes(title: str, lanes: Sequence[TrackLane], x_label: str, width: int = 900,
+                legend_items: Sequence[tuple[str, str]] = (), note: str | None = None) -> str:
+    """Lanes on one time axis, each with its own small line tracks (every track scaled to its own
+    range, labelled with its lowest and highest value) over shaded spans, red ticks for events."""
+    left, right, top = 150, 70, 34
+    plot_w = width - left - right
+    heights = [max(len(lane.tracks), 1) * TRACK_HEIGHT + 10 for lane in lanes]
+    legend_svg, legend_height = legend([(label, color, None, False) for label, color in legend_items], left, 0, plot_w)
+    if not legend_items:
+        legend_height = 0
+    plot_h = sum(heights)
+    height = top + plot_h + 46 + legend_height + _note_height(note, width - left - 8)
+    out = [_svg_open(width, height, title), _title(title, width)]
+    xs = [b.start for lane in lanes for b in lane.spans] + [b.end for lane in lanes for b in lane.spans]
+    xs += [x for lane in lanes for t in lane.tracks for x, _ in t.points]
+    xs = [x for x in xs if _finite(x)]
+    if not lanes or not xs:
+        out.append(_text(width / 2, top + 20, "no data to plot", 13))
+        out.append("</svg>")
+        return "".join(out)
+    lo, hi = nice_domain(min(0.0, min(xs)), max(xs), 8, include_zero=True)
+    sx = Scale(lo, hi, left, left + plot_w)
+    for t in linear_ticks(lo, hi, 8):
+        out.append(f'<line x1="{sx(t):.1f}" y1="{top}" x2="{sx(t):.1f}" y2="{top + plot_h}" stroke="{GRID}"/>')
+        out.append(_text(sx(t), top + plot_h + 16, fmt_num(t), 11))
+    y = float(top)
+    for lane, lane_h in zip(lanes, heights):
+        out.append(_text(left - 8, y + 16, shorten(lane.name, 20), 12, "end", 'font-weight="600"'))
+        for bar in lane.spans:
+            if _finite(bar.start) and _finite(bar.end):
+                tip = f"<title>{escape(bar.tooltip)}</title>" if bar.tooltip else ""
+                out.append(f'<rect x="{sx(bar.start):.1f}" y="{y + 2:.1f}" width="{max(sx(bar.end) - sx(bar.start), 1):.1f}" '
+                           f'height="{lane_h - 4:.1f}" fill="{bar.color}" fill-opacity="0.16">{tip}</rect>')
+        if not lane.tracks:
+            out.append(_text(left + 8, y + lane_h / 2 + 4, lane.note or "no readings", 11, "start", 'font-style="italic"'))
+        for i, track in enumerate(lane.tracks):
+            ty = y + 5 + i * TRACK_HEIGHT
+            values = [v for _, v in track.points if _finite(v)]
+            out.append(_text(left - 8, ty + TRACK_HEIGHT / 2 + 8, f"{track.label}, {track.unit}", 10, "end"))
+            if not values:
+                continue
+            vlo, vhi = min(values), max(values)
+            if vhi - vlo < 1e-9:
+                vlo, vhi = vlo - 1, vhi + 1
+            sy = Scale(vlo, vhi, ty + TRACK_HEIGHT - 4, ty + 4)
+            path, pen = [], "M"
+            for x, v in track.points:
+                if not (_finite(x) and _finite(v)):
+                    pen = "M"
+                    continue
+                path.append(f"{pen}{sx(x):.1f},{sy(v):.1f}")
+                pen = "L"
+            out.append(f'<path d="{" ".join(path)}" fill="none" stroke="{track.color}" stroke-width="1.5"/>')
+            if fmt_num(max(values)) == fmt_num(min(values)):  # a flat track: one label, at its line
+                out.append(_text(left + plot_w + 4, sy(values[0]) + 4, fmt_num(values[0]), 10, "start", color=track.color))
+            else:
+                out.append(_text(left + plot_w + 4, ty + 10, fmt_num(max(values)), 10, "start", color=track.color))
+                out.append(_text(left + plot_w + 4, ty + TRACK_HEIGHT - 2, fmt_num(min(values)), 10, "start",
+                                 color=track.color))
+        for x, tip in lane.markers:
+            if _finite(x):
+                out.append(f'<line x1="{sx(x):.1f}" y1="{y + 1:.1f}" x2="{sx(x):.1f}" y2="{y + lane_h - 1:.1f}" '
+                           f'stroke="#C00000" stroke-width="2"><title>{escape(tip)}</title></line>')
+        out.append(f'<line x1="{left}" y1="{y + lane_h:.1f}" x2="{left + plot_w}" y2="{y + lane_h:.1f}" stroke="{AXIS}" stroke-opacity="0.4"/>')
+        y += lane_h
+    out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="{AXIS}"/>')
+    out.append(_text(left + plot_w / 2, top + plot_h + 34, x_label, 12))
+    if legend_items:
+        out.append(f'<g transform="translate(0 {top + plot_h + 52:.1f})">{legend_svg}</g>')
+    if note:
+        out.append(_note_svg(note, left, height - 6, width - left - 8))
+    out.append("</svg>")
+    return "".join(out)
