@@ -88,9 +88,13 @@ def parse_arm_mhz(text: Optional[str]) -> Optional[float]:
     return int(match.group(1)) / 1e6 if match else None
 
 
+THROTTLE_WORDS = {"under_voltage": "under-voltage", "frequency_capped": "ARM frequency capped",
+                  "throttled": "throttled", "soft_temperature_limit": "soft temperature limit"}
+
+
 def throttle_words(value: int) -> str:
-    """The current throttle bits in words: "soft temperature limit, arm frequency capped"."""
-    return ", ".join(name.replace("_", " ") for bit, name in sorted(THROTTLE_BITS.items()) if value >> bit & 1)
+    """The current throttle bits in words: "ARM frequency capped, soft temperature limit"."""
+    return ", ".join(THROTTLE_WORDS.get(name, name) for bit, name in sorted(THROTTLE_BITS.items()) if value >> bit & 1)
 
 
 @dataclass
@@ -302,29 +306,53 @@ def _explain(trace: Optional[NodeTrace], span: Span, origin: int, cores_busy: fl
     return f"nothing in node {span.node}'s readings explains it"
 
 
-def stragglers(runs: Sequence[Mapping[str, Any]], traces: Sequence[NodeTrace]) -> list[str]:
-    """Slow workers in words: a worker whose time per unit of work is STRAGGLER_RATIO or more of its
-    run's median, with what its node's readings say (throttling first, then a fallen clock, heat,
+def _units(run: Mapping[str, Any], by_worker: bool) -> list[Span]:
+    """What a run's stragglers are looked for among: its nodes (each node's workers summed: the
+    segments of a video differ in content, a node's share evens that out), or, on a single node
+    with equal shares (π), its workers."""
+    own = [s for s in spans([run]) if s.work]
+    nodes = sorted({s.node for s in own})
+    if len(nodes) < 2:
+        return own if by_worker else []
+    merged = []
+    for node in nodes:
+        mine = [s for s in own if s.node == node]
+        # Seconds: the node's worker time summed, as a Span from its first start of that length.
+        seconds = sum(s.seconds for s in mine)
+        start = min(s.start_ns for s in mine)
+        merged.append(Span(node, mine[0].run_id, mine[0].label, start, start + int(seconds * 1e9),
+                           sum(s.work or 0 for s in mine)))
+    return merged
+
+
+def stragglers(runs: Sequence[Mapping[str, Any]], traces: Sequence[NodeTrace], *, by_worker: bool = True) -> list[str]:
+    """Slow nodes (or workers) in words: one whose time per unit of work is STRAGGLER_RATIO or more of
+    the median of the others in its run (with two, the other: a median that counts the slow one
+    would hide it), with what its node's readings say (throttling first, then a fallen clock, heat,
     other load). "node pi-3 throttled at t = 41 s (soft temperature limit); its time was 1.3× the
     median of strong N=4 rep 2"."""
     by_node = {t.node: t for t in traces}
     origin = origin_ns(traces, runs) or 0
     lines = []
     for run in runs:
-        own = [s for s in spans([run]) if s.work]
-        if len(own) < 2:
+        units = _units(run, by_worker)
+        if len(units) < 2:
             continue
-        per_unit = [s.seconds / s.work for s in own]
-        middle = statistics.median(per_unit)
-        if middle <= 0:
-            continue
-        for span, value in zip(own, per_unit):
+        per_unit = [u.seconds / u.work for u in units if u.work]
+        workers = [s for s in spans([run]) if s.work]
+        for position, (unit, value) in enumerate(zip(units, per_unit)):
+            middle = statistics.median(per_unit[:position] + per_unit[position + 1:])
+            if middle <= 0:
+                continue
             ratio = value / middle
             if ratio >= STRAGGLER_RATIO:
-                busy = sum(1 for other in own if other.node == span.node
-                           and other.start_ns < span.end_ns and other.end_ns > span.start_ns)
-                reason = _explain(by_node.get(span.node), span, origin, busy)
-                lines.append(f"{reason}; its time was {ratio:.1f}× the median of {span.label}")
+                first = min(s.start_ns for s in workers if s.node == unit.node)
+                last = max(s.end_ns for s in workers if s.node == unit.node)
+                busy = max(sum(1 for o in workers if o.node == unit.node and o.start_ns <= s.start_ns < o.end_ns)
+                           for s in workers if s.node == unit.node)
+                window = Span(unit.node, unit.run_id, unit.label, first, last, unit.work)
+                reason = _explain(by_node.get(unit.node), window, origin, busy)
+                lines.append(f"{reason}; its time was {ratio:.1f}× the median of {unit.label}")
     return lines
 
 
@@ -478,7 +506,7 @@ def analyse(runs: Sequence[Mapping[str, Any]], traces: Sequence[NodeTrace], *, w
             "origin_ns": origin,
             "interval_s": next((t.interval_s for t in traces if t.interval_s), None),
             "nodes": [t.to_dict() for t in traces],
-            "stragglers": stragglers(runs, traces),
+            "stragglers": stragglers(runs, traces, by_worker=workload == "pi"),
             "events": events_in_words(runs, traces),
         } if traces else None,
         "energy": {"available": bool(rows), "why_not": why, "label": BOARD_RAILS, "calibration": calibration,
@@ -511,8 +539,8 @@ def sampling_lines(sampling: Optional[Mapping[str, Any]]) -> list[str]:
     slow = list(sampling.get("stragglers") or [])
     lines += [f"{line[0].upper()}{line[1:]}." for line in events + slow]
     if not events and not slow:
-        lines.append(f"No node reported throttling, and no worker took {STRAGGLER_RATIO:g}× its run's median time "
-                     "per unit of work or more.")
+        lines.append(f"No node reported throttling, and none took {STRAGGLER_RATIO:g}× or more of the others' median "
+                     "time per unit of work in a run.")
     return lines
 
 
