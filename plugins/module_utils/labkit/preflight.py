@@ -368,6 +368,12 @@ def _f(value: Optional[float], digits: int = 3) -> str:
     return text if "e" not in text else f"{value:.0f}"
 
 
+def _join(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _arrow(entry: Mapping[str, Any]) -> str:
     return f"{entry['from']} → {entry['to']}"
 
@@ -423,23 +429,32 @@ def verdicts(results: Mapping[str, Any]) -> list[dict[str, str]]:
                        f"{_f(p99)} ms at the 99th percentile in {d.get('path')}: too slow for the K3s datastore on "
                        f"this card (etcd wants the 99th percentile under {FSYNC_P99_LIMIT_MS:g} ms; use a faster "
                        "A1/A2 card or an SSD over USB 3)")
+    unnamed: dict[str, list[str]] = {}      # machine -> inventory names it cannot resolve
+    loopback: dict[tuple[str, str], list[str]] = {}   # (controller name, addresses) -> machines
     for n in results.get("names") or []:
         where = "the controller" if n["on"] == CONTROLLER else n["on"]
         if not n.get("resolved"):
-            add("warning" if "ansible_host" in n.get("what", "") else "note",
-                f"{where} cannot resolve {n['name']} ({n.get('what')}): {n.get('error') or 'no address'}"
-                + ("" if "ansible_host" in n.get("what", "") else
-                   "; the lab connects by address, but anything that uses the name there will fail"))
+            if "ansible_host" in n.get("what", ""):
+                add("warning", f"{where} cannot resolve {n['name']} ({n.get('what')}, the name the lab connects "
+                               f"to): {n.get('error') or 'no address'}")
+            else:
+                unnamed.setdefault(where, []).append(n["name"])
         elif n.get("loopback_only") and n.get("what") == "the controller's host name":
-            add("warning", f"{where} resolves the controller's name {n['name']} to "
-                           f"{', '.join(n['addresses'])}, a loopback address: a name there would reach {where} "
-                           "itself (an /etc/hosts line shared with the controller?)")
+            loopback.setdefault((n["name"], ", ".join(n["addresses"])), []).append(where)
         elif n.get("loopback_only"):
             add("warning", f"{where} resolves {n['name']} ({n.get('what')}) to {', '.join(n['addresses'])}, "
                            f"a loopback address, not {n.get('expected')}")
         if isinstance(n.get("ms"), (int, float)) and n["ms"] > RESOLVE_LIMIT_MS:
             add("warning", f"{where} takes {_f(n['ms'])} ms to resolve {n['name']}: a slow or unreachable "
                            "DNS server asked before /etc/hosts?")
+    for (name, addresses), machines in loopback.items():
+        add("warning", f"{_join(machines)} {'resolves' if len(machines) == 1 else 'resolve'} the controller's "
+                       f"name {name} to {addresses}, a loopback address: there the name reaches the machine "
+                       "itself, not the controller (an /etc/hosts line copied from the controller?)")
+    for where, names in unnamed.items():
+        add("note", f"{where} cannot resolve {_join(names)} (inventory {'name' if len(names) == 1 else 'names'}): "
+                    "the lab connects by address, but anything there that uses these names will fail "
+                    "(add them to /etc/hosts or DNS)")
     return out
 
 
