@@ -22,7 +22,7 @@ options:
     type: str
     required: true
   nodes:
-    description: The nodes, C({name, address, port}) each, as labkit.preflight.plan took them.
+    description: The nodes, each a dict of C(name), C(address) and C(port), as labkit.preflight.plan took them.
     type: list
     elements: dict
     default: []
@@ -81,7 +81,7 @@ summary:
   type: str
   returned: success
 warnings_text:
-  description: Every finding as C(level: text), worst first.
+  description: Every finding as one line that starts with its level (bad, warning or note), worst first.
   type: list
   elements: str
   returned: success
