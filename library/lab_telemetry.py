@@ -140,6 +140,10 @@ def start(module: AnsibleModule, out: str, pid_file: str, err_file: str) -> None
         if proc.poll() is not None:
             with open(err_file, encoding="utf-8", errors="replace") as errors:
                 error = errors.read().strip()
+            # What stop will say for this node: no pid, and why in the error file.
+            os.unlink(pid_file)
+            with open(err_file, "w", encoding="utf-8") as errors:
+                errors.write(f"the sampler stopped at once (exit {proc.returncode}): {error[-300:]}")
             module.fail_json(msg=f"the node sampler stopped at once (exit {proc.returncode}): {error[-500:]}")
         if os.path.exists(out) and os.path.getsize(out) > 0:
             break
@@ -160,7 +164,12 @@ def stop(module: AnsibleModule, out: str, pid_file: str, err_file: str) -> None:
         if is_sampler(pid):
             os.kill(pid, signal.SIGKILL)
     elif pid is None:
-        error = "no sampler was started on this node"
+        try:
+            with open(err_file, encoding="utf-8", errors="replace") as errors:
+                error = errors.read().strip() or None
+        except OSError:
+            error = None
+        error = error or "no sampler was started on this node"
     try:
         with open(out, encoding="utf-8") as handle:
             text = handle.read()

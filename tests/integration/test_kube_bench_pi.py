@@ -89,6 +89,21 @@ def test_the_report_describes_the_real_node(bench: dict[str, Any], configured_ku
     assert (bench["folder"] / "index.html").exists()
 
 
+def test_every_node_is_sampled_and_its_pods_fall_inside_its_timeline(bench: dict[str, Any],
+                                                                     configured_kube: RealKube) -> None:
+    # The nodes are sampled over SSH (the inventory's kube_local group), named as Kubernetes names them.
+    data = bench["results"]
+    assert set(data["telemetry"]) == set(configured_kube.nodes)
+    for node in data["sampling"]["nodes"]:
+        assert node["error"] is None and node["samples"] >= 2 and "load" in node["readings"], node
+    # The pods stamp their times with the node's clock, the one its sampler uses.
+    for run in data["runs"]:
+        for result in run["results"]:
+            samples = data["telemetry"][result["node"]]
+            assert samples[0]["t_ns"] <= result["t_start_ns"] <= result["t_end_ns"] <= samples[-1]["t_ns"]
+    assert "What each node did during the experiment" in (bench["folder"] / "index.html").read_text()
+
+
 def test_every_job_and_pod_is_gone_after_the_runs(bench: dict[str, Any], configured_kube: RealKube) -> None:
     assert lab_jobs(configured_kube) == []
     wait_until("the runs' pods deleted",

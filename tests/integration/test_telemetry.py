@@ -160,6 +160,14 @@ def test_the_controller_shows_what_it_has_and_a_calibration_is_checked_first(tmp
     assert all(run["energy_j"] is None for run in data["runs"])
     assert "Energy: n/a" in (tmp_path / "reports" / "latest-pi" / "summary.md").read_text()
 
+    # A sampler that cannot start costs the node its timeline, not the experiment.
+    broken = run_playbook("bench-pi.yml", extra_vars=small | {"lab_telemetry_sampler": str(tmp_path / "missing.py")})
+    assert broken.returncode == 0, broken.stdout[-3000:]
+    (node,) = report(tmp_path)["sampling"]["nodes"]
+    assert node["samples"] == 0 and node["error"].startswith("the sampler stopped at once (exit 2)")
+    assert "missing.py" in node["error"]
+    assert ": no timeline (the sampler stopped at once" in (tmp_path / "reports" / "latest-pi" / "summary.md").read_text()
+
     off = run_playbook("bench-pi.yml", extra_vars=small | {"lab_telemetry": False})
     assert off.returncode == 0, off.stdout[-3000:]
     data = report(tmp_path)
