@@ -87,6 +87,11 @@ options:
     description: Scales the PMIC's board-rail energy to a meter's (-e lab_power_calibration).
     type: float
     default: 1.0
+  settle:
+    description: Each node's settling before the first run - the registered results of lab_common's
+      settle.yml (lab_settle_results); results.json's C(settle). Omitted, the nodes were not settled.
+    type: list
+    elements: raw
 author: Pi cluster lab
 """
 
@@ -158,6 +163,7 @@ def main() -> None:
             "compare_to": {"type": "str", "default": ""},
             "telemetry": {"type": "list", "elements": "raw"},
             "power_calibration": {"type": "float", "default": 1.0},
+            "settle": {"type": "list", "elements": "raw"},
         },
         supports_check_mode=True,
     )
@@ -191,7 +197,7 @@ def main() -> None:
     try:
         result = write_report(reports_dir, p["workload"], p["runs"], context, p["extra"],
                               compare_to=p["compare_to"] or None, telemetry_traces=p["telemetry"],
-                              power_calibration=p["power_calibration"])
+                              power_calibration=p["power_calibration"], settle_results=p["settle"])
     except (ValueError, OSError) as err:
         module.fail_json(msg=f"Cannot write the report in {reports_dir!r}: {err}")
     index = result["files"]["index.html"]

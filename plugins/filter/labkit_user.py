@@ -23,6 +23,7 @@ from labkit_path import MODULE_UTILS  # noqa: E402,F401  (puts the core on sys.p
 from labkit.params import resolve_user_path, unknown_variables, unknown_variables_message  # noqa: E402
 from labkit.fingerprint import check_conditions  # noqa: E402
 from labkit.telemetry import check_settings  # noqa: E402
+from labkit import settle  # noqa: E402
 from labkit.text import plural  # noqa: E402
 
 
@@ -85,7 +86,13 @@ def lab_telemetry_error(interval_s: Any, max_seconds: Any, calibration: Any) -> 
     return check_settings(interval_s, max_seconds, calibration)
 
 
+def lab_settle_error(window_s: Any, rise_c: Any, max_seconds: Any) -> str:
+    """'' when -e lab_settle_window, lab_settle_rise_c and lab_settle_max_seconds are usable, else the message."""
+    return settle.check_settings(window_s, rise_c, max_seconds)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"lab_user_path": lab_user_path, "lab_unknown_variables": lab_unknown_variables, "lab_plural": lab_plural,
-                "lab_conditions_error": lab_conditions_error, "lab_telemetry_error": lab_telemetry_error}
+                "lab_conditions_error": lab_conditions_error, "lab_telemetry_error": lab_telemetry_error,
+                "lab_settle_error": lab_settle_error}

@@ -8,6 +8,7 @@ backend the controller shows what it has (here: clock and CPUs busy), never an i
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,11 +86,15 @@ def test_the_timeline_names_the_throttled_node_and_integrates_the_power(two_pis:
     stub.chmod(0o755)
     inventory = two_pis.inventory(allvars={"cluster_backend": "ssh"}, controller=True)
     extra = {"pi_samples": 60_000_000, "pi_workers": [1, 2], "pi_repetitions": 3, "pi_scaling": "strong",
-             "pi_reports_dir": str(tmp_path / "reports"), "lab_vcgencmd": str(stub), "lab_telemetry_interval": 0.5}
+             "pi_reports_dir": str(tmp_path / "reports"), "lab_vcgencmd": str(stub), "lab_telemetry_interval": 0.5,
+             "lab_settle": True}
     proc = run_playbook("bench-pi.yml", "-i", str(inventory), extra_vars=extra,
                         env=ansible_env(**two_pis.env_overrides()))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     data = report(tmp_path)
+    # Settling ran on every host at once (async over SSH); sandbox hosts have no sensor to settle on.
+    assert sorted(n["node"] for n in data["settle"]) == ["pi-1", "pi-2"]
+    assert all(n["settled"] is None and n["reason"].startswith("no temperature sensor") for n in data["settle"])
 
     # Every node sampled, with every reading the stub gives; no temperature (sandbox hosts have no sensor).
     assert set(data["telemetry"]) == {"pi-1", "pi-2"}
@@ -172,3 +177,81 @@ def test_the_controller_shows_what_it_has_and_a_calibration_is_checked_first(tmp
     assert off.returncode == 0, off.stdout[-3000:]
     data = report(tmp_path)
     assert data["telemetry"] is None and data["sampling"] is None
+
+
+SETTLE_PLAY = """\
+---
+- name: Settle this machine on a scripted sensor
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Load every core until the temperature stops rising
+      lab_settle:
+        thermal: "{{ sensor }}"
+        interval: 0.2
+        window: 2
+        rise_c: 0.5
+        max_seconds: 30
+      register: settled
+
+    - name: Keep it
+      ansible.builtin.copy:
+        content: "{{ settled.settle | to_json }}"
+        dest: "{{ out }}"
+        mode: "0644"
+"""
+
+
+def test_settling_loads_until_the_sensor_stops_rising_then_stops_the_load(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    sensor = tmp_path / "temp"
+    sensor.write_text("40000\n")
+    stop = threading.Event()
+
+    def warm() -> None:  # +2 °C a second for 3 s, then flat at 46 °C
+        started = time.monotonic()
+        while not stop.is_set():
+            value = 40.0 + 2.0 * min(time.monotonic() - started, 3.0)
+            (tmp_path / "temp.new").write_text(f"{int(value * 1000)}\n")
+            (tmp_path / "temp.new").replace(sensor)
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=warm, daemon=True)
+    playbook = tmp_path / "settle.yml"
+    playbook.write_text(SETTLE_PLAY)
+    writer.start()
+    try:
+        proc = run_playbook(str(playbook), extra_vars={"sensor": str(sensor), "out": str(tmp_path / "settle.json")})
+    finally:
+        stop.set()
+        writer.join()
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    result = json.loads((tmp_path / "settle.json").read_text())
+    assert result["settled"] is True and result["end_c"] == pytest.approx(46.0)
+    assert result["seconds"] < 15 and result["rise_c"] < 0.5 and result["cores"] >= 1
+    # It saw the rise, and went on until the flat part filled most of a window.
+    readings = result["readings"]
+    assert readings[0][1] < 45.0
+    reached = next(t for t, c in readings if c >= 45.99)
+    assert readings[-1][0] - reached >= 1.0
+    assert "pid" not in result
+    busy = subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True, text=True).stdout.split()
+    assert busy == []  # the load is gone
+
+
+def test_bench_pi_says_a_node_without_a_sensor_has_nothing_to_settle_on(tmp_path: Path) -> None:
+    if Path("/sys/class/thermal/thermal_zone0/temp").exists():
+        pytest.skip("this machine has a temperature sensor: settling would take minutes")
+    small = {"pi_samples": 4_000_000, "pi_workers": [1], "pi_repetitions": 1, "pi_scaling": "strong",
+             "pi_reports_dir": str(tmp_path / "reports"), "lab_settle": True}
+    proc = run_playbook("bench-pi.yml", extra_vars=small)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    (node,) = report(tmp_path)["settle"]
+    assert node["settled"] is None and node["reason"].startswith("no temperature sensor")
+    assert "Settled before the first run (-e lab_settle=true): " in (
+        tmp_path / "reports" / "latest-pi" / "summary.md").read_text()
+    refused = run_playbook("bench-pi.yml", extra_vars=small | {"lab_settle_window": 0})
+    assert refused.returncode != 0 and "Invalid parameter: lab_settle_window=0" in refused.stdout

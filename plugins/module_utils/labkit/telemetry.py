@@ -520,6 +520,15 @@ READING_NAMES = {"temp_c": "temperature", "arm_mhz": "ARM clock", "throttled": "
                  "power_w": "PMIC power", "cpu_power_w": "CPU rail"}
 
 
+def settle_lines(nodes: Optional[Sequence[Mapping[str, Any]]]) -> list[str]:
+    """"Settled before the first run: pi-1: 47.2 → 61.8 °C in 9.5 min, settled (…); pi-2: …"."""
+    if nodes is None:
+        return []
+    from .settle import summary
+    return ["Settled before the first run (-e lab_settle=true): "
+            + ("; ".join(summary(str(n.get("node")), dict(n)) for n in nodes) or "no node to settle") + "."]
+
+
 def sampling_lines(sampling: Optional[Mapping[str, Any]]) -> list[str]:
     """What was sampled on each node and at what cost, then the throttle events and stragglers."""
     if not sampling:

@@ -40,7 +40,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import compare, fingerprint, metrics, nodes as node_descriptions, telemetry
+from .. import compare, fingerprint, metrics, nodes as node_descriptions, settle, telemetry
 from . import backend_cost, html, markdown, model, paths, tables
 
 SCHEMA_VERSION = 1
@@ -48,7 +48,7 @@ FILES = ("index.html", "summary.md", "runs.csv", "summary.csv", "results.json")
 WORKLOADS = ("pi", "transcode")
 RESERVED_EXTRA = {
     "schema_version", "workload", "generated", "headline", "context", "runs", "summary", "amdahl", "warnings", "notes",
-    "outliers", "summary_valid_only", "drift", "telemetry", "sampling", "energy",
+    "outliers", "summary_valid_only", "drift", "telemetry", "sampling", "energy", "settle",
 }
 
 
@@ -129,12 +129,14 @@ def write_report(
     compare_to: str | None = None,
     telemetry_traces: Sequence[Any] | None = None,
     power_calibration: float = 1.0,
+    settle_results: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Analyse runs and write the report folder; returns {"path", "files", "headline", "comparison"}.
 
     `telemetry_traces`: every node's timeline (lab_telemetry's registered results, or its traces;
     None when nothing was sampled): the report's `telemetry`, `sampling` and `energy` blocks, each
-    run's energy, and a run during which one of its nodes throttled is flagged throttled."""
+    run's energy, and a run during which one of its nodes throttled is flagged throttled.
+    `settle_results`: each node's settling before the first run (settle.yml's registered results)."""
     validate(workload, runs, context, extra)
     extra = dict(extra or {})
     runs = [dict(r, workload=r.get("workload", workload)) for r in runs]
@@ -147,6 +149,8 @@ def write_report(
         extra.update(telemetry=timeline["telemetry"], sampling=timeline["sampling"], energy=timeline["energy"])
     else:
         extra.update(telemetry=None, sampling=None, energy=None)
+    # Each node's settling before the first run (-e lab_settle=true; labkit.settle), or null.
+    extra["settle"] = settle.from_results(settle_results) if settle_results is not None else None
     analysis = metrics.analyse(runs) if runs else {"summary": [], "amdahl": None, "warnings": [], "outliers": []}
     # DESIGN §4: throttled/invalid runs are flagged and the figures shown both ways.
     # (A resumed run is invalid too, but no figure counts it, so it alone is no reason for a second table.)

@@ -576,10 +576,11 @@ def nodes_section(extra: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -
     """What the nodes did: the timeline lanes, throttling and stragglers in words, energy per point."""
     sampling = extra.get("sampling")
     energy = extra.get("energy")
-    if not sampling and not energy:
+    if not sampling and not energy and extra.get("settle") is None:
         return ""
     parts = ["<section><h2>What the nodes did</h2>"]
-    parts += [f"<p>{esc(line)}</p>" for line in telemetry.sampling_lines(sampling)]
+    parts += [f"<p>{esc(line)}</p>" for line in telemetry.settle_lines(extra.get("settle"))
+              + telemetry.sampling_lines(sampling)]
     chart = charts.telemetry_chart(extra.get("telemetry") or {}, sampling, runs)
     if chart:
         parts.append(figure(chart, "One lane per node, on each node's own clock (the one its workers stamp their "

@@ -177,10 +177,11 @@ def render(page: model.Page) -> str:
         else:
             out += [md_escape(cost.get("how")), ""]
     out += comparison_lines(extra.get("comparison"))
-    if extra.get("sampling") or extra.get("energy"):
+    if extra.get("sampling") or extra.get("energy") or extra.get("settle") is not None:
         out += ["### What the nodes did", ""]
-        out += [line for text in telemetry.sampling_lines(extra.get("sampling")) + telemetry.energy_lines(extra.get("energy"))
-                for line in (md_escape(text), "")]
+        texts = (telemetry.settle_lines(extra.get("settle")) + telemetry.sampling_lines(extra.get("sampling"))
+                 + telemetry.energy_lines(extra.get("energy")))
+        out += [line for text in texts for line in (md_escape(text), "")]
         headers, rows = telemetry.energy_table(extra.get("energy"))
         if rows:
             out += [md_table(headers, [[md_escape(cell) for cell in row] for row in rows]), ""]
