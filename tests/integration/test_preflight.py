@@ -130,3 +130,36 @@ def test_an_unreachable_node_stops_the_preflight_naming_it(tmp_path: Path) -> No
     assert ("Preflight cannot measure (inventory group workers): 1 host cannot run this workload: ghost: ghost is "
             "unreachable (nobody@127.0.0.1, port 1)") in " ".join(proc.stdout.split()), proc.stdout[-3000:]
     assert not (tmp_path / "latest-preflight").exists()
+
+
+@pytest.mark.sandbox
+def test_the_transcode_report_states_the_networks_ceiling_from_the_preflight(shaped: tuple[Sandbox, Path],
+                                                                             tmp_path: Path) -> None:
+    from mediatest import lavfi_video
+
+    box, inventory = shaped
+    env = ansible_env(**box.env_overrides())
+    quick = {"preflight_reports_dir": str(tmp_path), "preflight_iperf_seconds": 1, "preflight_node_pairs": False}
+    proc = run_playbook("preflight.yml", "-i", str(inventory), extra_vars=quick, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    video = lavfi_video(tmp_path / "clip.mp4", 4)
+    proc = run_playbook("transcode.yml", "-i", str(inventory), env=env, timeout=900, extra_vars={
+        "video": str(video), "transcode_reports_dir": str(tmp_path), "transcode_work_dir": str(tmp_path / "work"),
+        "transcode_output": str(tmp_path / "out.mp4"), "transcode_segment_seconds": 1, "transcode_baseline": True})
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    data = json.loads((tmp_path / "latest-transcode" / "results.json").read_text())
+    block = data["network_ceiling"]
+    strong = next(r for r in data["runs"] if r["mode"] == "strong")
+    baseline = next(r for r in data["runs"] if r["mode"] == "baseline")
+    fetched = sum(r["bytes_out"] for r in strong["results"])
+    assert block["shipped_bytes"] > 0 and block["fetched_bytes"] == fetched
+    assert block["bytes_to_move"] == block["shipped_bytes"] + fetched
+    assert block["compute_s"] == pytest.approx(baseline["t_e2e_s"])
+    # Every node of the run, each at the shaped rate: R within 20 % of 100 Mbit/s per node.
+    hosts = {r["host"] for r in strong["results"]}
+    assert set(block["nodes"]) == hosts
+    assert within(block["rate_mbit_s"], RATE_MBIT * len(hosts), 0.2)
+    assert block["transfer_s"] == pytest.approx(8 * block["bytes_to_move"] / (block["rate_mbit_s"] * 1e6))
+    assert block["ceiling"] == pytest.approx(min(strong["workers"], block["compute_s"] / block["transfer_s"]))
+    assert "The network's ceiling" in (tmp_path / "latest-transcode" / "index.html").read_text()
+    assert "Network ceiling: moving " in (tmp_path / "latest-transcode" / "summary.md").read_text()

@@ -668,3 +668,33 @@ def test_user_strings_are_escaped_in_the_page() -> None:
     got = preflight.build_results("ssh", nodes, None, {"<b>pi1": probe("<b>pi1")}, [])
     html = page.render_html(got)
     assert "<b>pi1" not in html and "&lt;b&gt;pi1" in html
+
+
+def test_the_transcode_ceiling_uses_the_runs_nodes_links_and_says_why_when_it_cannot() -> None:
+    from labkit.preflight import transcode_ceiling
+
+    strong = {"mode": "strong", "workers": 2, "results": [
+        {"host": "pi-1", "bytes_out": 1_000_000, "compute_s": 4.0}, {"host": "pi-2", "bytes_out": 1_000_000,
+                                                                     "compute_s": 4.0}]}
+    baseline = {"mode": "baseline", "workers": 1, "t_e2e_s": 10.0, "results": []}
+    links = [{"from": "controller", "to": "pi-1", "mbit_s": 100.0}, {"from": "pi-1", "to": "controller", "mbit_s": 90.0},
+             {"from": "controller", "to": "pi-2", "mbit_s": 100.0}, {"from": "pi-2", "to": "controller", "mbit_s": 110.0},
+             {"from": "controller", "to": "pi-9", "mbit_s": 1000.0}, {"from": "pi-1", "to": "pi-2", "mbit_s": 5.0}]
+    preflight = {"generated": "2026-11-27 00:50:08 UTC", "backend": "ssh", "network": links}
+    block = transcode_ceiling("ssh", [strong, baseline], {"chunk_bytes": 23_000_000}, preflight)
+    # R = min(100, 90) + min(100, 110) = 190 Mbit/s over the run's nodes only; 25 MB take 8·25/190 s.
+    assert block["rate_mbit_s"] == 190.0 and block["nodes"] == ["pi-1", "pi-2"]
+    assert block["bytes_to_move"] == 25_000_000 and block["compute_s"] == 10.0
+    assert block["transfer_s"] == pytest.approx(200 / 190)
+    assert block["ceiling"] == 2.0 and block["limited_by"] == "workers"
+    assert block["preflight"]["generated"] == "2026-11-27 00:50:08 UTC"
+    assert "one-machine time from the baseline run" in block["text"]
+    # Without a baseline, the segments' compute summed; a slow network sets the ceiling.
+    slow = [dict(link, mbit_s=1.0) for link in links]
+    block = transcode_ceiling("k3s", [strong], {"chunk_bytes": 23_000_000}, dict(preflight, network=slow))
+    assert block["compute_s"] == 8.0 and block["limited_by"] == "network"
+    assert block["ceiling"] == pytest.approx(8.0 / (8 * 25 / 2))
+    assert transcode_ceiling("local", [strong], {}, preflight)["text"] == "local backend: nothing crosses a network"
+    assert transcode_ceiling("ssh", [strong], {}, None)["text"].startswith("not known: run preflight.yml")
+    other = dict(preflight, network=[link for link in links if "pi-2" not in (link["from"], link["to"])])
+    assert "did not measure the link to pi-2" in transcode_ceiling("ssh", [strong], {}, other)["text"]

@@ -561,3 +561,45 @@ def load_latest(reports_dir: str) -> dict | None:
         if isinstance(data, dict) and data.get("workload") == WORKLOAD:
             return data
     return None
+
+
+def transcode_ceiling(backend: str, runs: Sequence[Mapping[str, Any]], context: Mapping[str, Any],
+                      preflight: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """The network's ceiling on a transcode's speed-up (results.json `network_ceiling`), from the
+    newest preflight of the same nodes: the chunks shipped (context `chunk_bytes`) and the
+    segments fetched back (their `bytes_out`) over the controller's links, against the one-machine
+    time (the baseline run's T when there is one, else the segments' compute time summed).
+    `ceiling` is None, and `text` says why, on the local backend (nothing crosses a network),
+    without a preflight, or when the preflight did not measure every node of the run."""
+    block: dict[str, Any] = {"ceiling": None, "preflight": None}
+    strong = next((r for r in runs if r.get("mode") == "strong"), None)
+    if backend == "local":
+        return dict(block, text="local backend: nothing crosses a network")
+    if strong is None or not strong.get("results"):
+        return dict(block, text="no segments ran in this run")
+    if not preflight:
+        return dict(block, text="not known: run preflight.yml on this inventory (./lab play preflight.yml -i "
+                                "INVENTORY) and the next report states the network's ceiling on the speed-up")
+    block["preflight"] = {"generated": preflight.get("generated"), "backend": preflight.get("backend")}
+    links = [link for link in preflight.get("network") or [] if isinstance(link, Mapping)]
+    measured = {str(link.get(end)) for link in links for end in ("from", "to") if isinstance(link.get("mbit_s"), (int, float))}
+    hosts = sorted({str(r.get("host") or r.get("node")) for r in strong["results"] if r.get("host") or r.get("node")})
+    missing = [h for h in hosts if h not in measured]
+    if missing:
+        return dict(block, text=f"not known: the newest preflight ({preflight.get('generated')}) did not measure the "
+                                f"link to {_join(missing)}; run preflight.yml on this inventory again")
+    shipped = context.get("chunk_bytes")
+    fetched = sum(r.get("bytes_out") or 0 for r in strong["results"] if not r.get("resumed"))
+    baseline = next((r for r in runs if r.get("mode") == "baseline" and r.get("t_e2e_s")), None)
+    compute = (float(baseline["t_e2e_s"]) if baseline else
+               sum(float(r.get("compute_s") or 0) for r in strong["results"]))
+    own = [link for link in links if (link.get("from") == CONTROLLER and str(link.get("to")) in hosts)
+           or (link.get("to") == CONTROLLER and str(link.get("from")) in hosts)]
+    result = network_ceiling(int((shipped or 0) + fetched), compute, int(strong.get("workers") or 1), own)
+    result.update(preflight=block["preflight"], shipped_bytes=shipped, fetched_bytes=fetched,
+                  compute_from="the baseline run" if baseline else "the segments' compute time summed")
+    result["text"] = (f"{result['text']} (links measured by the preflight of {preflight.get('generated')}; "
+                      f"one-machine time from {result['compute_from']}"
+                      + ("; the chunks' size was not recorded, so only the fetched segments count" if shipped is None else "")
+                      + ")")
+    return result

@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import compare, fingerprint, metrics, nodes as node_descriptions, settle, telemetry
+from .. import preflight as preflight_results  # not .preflight: labkit.report.preflight is the preflight's page
 from . import backend_cost, html, markdown, model, paths, tables
 
 SCHEMA_VERSION = 1
@@ -48,7 +49,7 @@ FILES = ("index.html", "summary.md", "runs.csv", "summary.csv", "results.json")
 WORKLOADS = ("pi", "transcode")
 RESERVED_EXTRA = {
     "schema_version", "workload", "generated", "headline", "context", "runs", "summary", "amdahl", "warnings", "notes",
-    "outliers", "summary_valid_only", "drift", "telemetry", "sampling", "energy", "settle",
+    "outliers", "summary_valid_only", "drift", "telemetry", "sampling", "energy", "settle", "network_ceiling",
 }
 
 
@@ -162,6 +163,10 @@ def write_report(
     if workload == "transcode" and "backend_cost" not in extra:  # only a k3s run has an ssh twin to compare with
         extra["backend_cost"] = (backend_cost.backend_cost(reports_dir, runs, context)
                                  if context.get("backend") == "k3s" else None)
+    if workload == "transcode":  # the network's ceiling on the speed-up, from the newest preflight
+        extra["network_ceiling"] = preflight_results.transcode_ceiling(
+            str(context.get("backend")), runs, context,
+            preflight_results.load_latest(reports_dir) if context.get("backend") != "local" else None)
     paths.check_latest(reports_dir, workload)  # refuse before anything is written
     folder = paths.create_report_dir(reports_dir, workload, now)
     if "comparison" not in extra:  # this run (B) against an earlier report (A), when asked

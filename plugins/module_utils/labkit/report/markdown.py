@@ -162,6 +162,9 @@ def render(page: model.Page) -> str:
                 md_table([label for _, label in columns],
                          [[_f(row[key]) if isinstance(row[key], float) else md_escape(row[key]) for key, _ in columns]
                           for row in rows]), ""]
+    ceiling = extra.get("network_ceiling")
+    if isinstance(ceiling, Mapping) and ceiling.get("text"):
+        out += [f"Network ceiling: {md_escape(ceiling['text'])}.", ""]
     seams = extra.get("seams")
     if isinstance(seams, Mapping):
         out += ["### Quality at the seams", "", md_escape(seam_analysis.summary(seams)), ""]

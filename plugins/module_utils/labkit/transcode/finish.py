@@ -144,7 +144,11 @@ def _finish(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
                         f"the rejected file is {tmp!r}")
     place(tmp, plan.output)
     t_end = time.monotonic()
-    shutil.rmtree(os.path.join(plan.work, "chunks"), ignore_errors=True)
+    chunks = os.path.join(plan.work, "chunks")
+    # What was shipped to the workers, for the network's ceiling on the speed-up (labkit.preflight).
+    chunk_bytes = sum(entry.stat().st_size for entry in os.scandir(chunks) if entry.is_file()) \
+        if os.path.isdir(chunks) else 0
+    shutil.rmtree(chunks, ignore_errors=True)
 
     results = [dict(man["segments"][seg.name]["result"], resumed=bool(man["segments"][seg.name].get("resumed_by")))
                for seg in plan.segments]
@@ -156,7 +160,7 @@ def _finish(plan: TranscodePlan, ffmpeg: str, ffprobe: str) -> dict[str, Any]:
         "context": {
             "source": plan.source_block(),
             "output": plan.output, "work": plan.work, "threads_per_worker": plan.threads_per_worker,
-            "resumed_segments": resumed,
+            "resumed_segments": resumed, "chunk_bytes": chunk_bytes,
         },
         "extra": {"verification": verification, "phases": phase_split(plan.probe_s, phases)},
         "bytes_out": os.path.getsize(plan.output),
