@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labsandbox import Sandbox, SandboxUnavailable, unavailable_reason
+from labsandbox import HostLimits, Sandbox, SandboxUnavailable, unavailable_reason
 from labtest import ansible_env, run_playbook
 
 pytestmark = pytest.mark.integration
@@ -60,8 +60,9 @@ def two_pis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         pytest.skip(reason)
     try:
         box = Sandbox(tmp_path_factory.mktemp("pis"))
-        for name in ("pi-1", "pi-2"):
-            box.add_host(name, ["workers"])
+        # pi-2 has half pi-1's CPU: a straggler in every run that uses both.
+        for name, cpus in (("pi-1", 1.0), ("pi-2", 0.5)):
+            box.add_host(name, ["workers"], limits=HostLimits(cpus=cpus))
         for host in box.hosts:
             trace = {"throttled": "0x80008", "arm_hz": 2400000000, "capped_hz": 1500000000, "rails": RAILS,
                      "throttle_after_s": THROTTLE_AFTER_S if host.name == "pi-2" else None}
@@ -127,6 +128,17 @@ def test_the_timeline_names_the_throttled_node_and_integrates_the_power(two_pis:
             assert run["throttled"], run["run_id"]
         if all(r["t_end_ns"] < first["t_ns"] - 1e9 for r in run["results"]):
             assert not run["throttled"], run["run_id"]
+
+    # The straggler: pi-2 in every run on both hosts, about twice as slow per sample, with the throttling
+    # its readings show once it began.
+    both = [r for r in data["runs"] if len({x["host"] for x in r["results"]}) == 2]
+    slow = data["sampling"]["stragglers"]
+    assert both and len(slow) == len(both) and all(line.startswith("node pi-2 ") for line in slow)
+    ratios = [float(line.split("its time was ")[1].split("×")[0]) for line in slow]
+    assert all(1.5 <= ratio <= 3.0 for ratio in ratios), slow
+    for run, line in zip(sorted(both, key=lambda r: min(x["t_start_ns"] for x in r["results"])), slow):
+        start = min(x["t_start_ns"] for x in run["results"])
+        assert ("throttled" in line) == (max(x["t_end_ns"] for x in run["results"]) > first["t_ns"]), (line, start)
 
     # Energy: known power × the run's time × its nodes, within 2 %.
     for run in data["runs"]:

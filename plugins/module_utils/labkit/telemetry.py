@@ -285,11 +285,16 @@ def _explain(trace: Optional[NodeTrace], span: Span, origin: int, cores_busy: fl
     if trace is None or not trace.samples:
         return f"node {span.node} has no readings for it"
     during = _between(trace, span.start_ns, span.end_ns)
-    for sample in during:
-        value = sample.get("throttled")
-        if value is not None and value & 0xF:
-            return (f"node {span.node} throttled at t = {(sample['t_ns'] - origin) / 1e9:.0f} s"
-                    f" ({throttle_words(value & 0xF)})")
+    throttled = [s for s in during if (s.get("throttled") or 0) & 0xF]
+    if throttled:
+        bits = throttled[0]["throttled"] & 0xF
+        onsets = [t for t, _ in throttle_events(trace) if t <= throttled[0]["t_ns"]]
+        # Throttling that began before this worker and lasted: say since when, not a sample's time.
+        before = [s for s in trace.samples if s["t_ns"] < span.start_ns and s.get("throttled") is not None]
+        if onsets and before and before[-1]["throttled"] & 0xF and onsets[-1] < span.start_ns:
+            return (f"node {span.node} was throttled (since t = {(onsets[-1] - origin) / 1e9:.0f} s:"
+                    f" {throttle_words(bits)})")
+        return f"node {span.node} throttled at t = {(throttled[0]['t_ns'] - origin) / 1e9:.0f} s ({throttle_words(bits)})"
     clocks = [s["arm_mhz"] for s in trace.samples if s.get("arm_mhz") is not None]
     low = [s for s in during if s.get("arm_mhz") is not None and clocks and s["arm_mhz"] < CLOCK_DROP * max(clocks)]
     if low:
