@@ -122,3 +122,25 @@ def test_the_statistics_against_hand_values() -> None:
     assert stats.spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(0.8)
     assert stats.theil_sen_slope([0, 1, 2, 3, 4], [0, 1, 2, 3, 40]) == pytest.approx(1.0)  # the stray last value ignored
     assert stats.theil_sen_slope([1, 1], [0, 5]) is None
+
+
+def test_time_against_the_nodes_temperature_is_tested_when_runs_carry_one() -> None:
+    # Thermal creep: +1 % per °C, the temperature rising in a shuffled run order (so order alone shows less).
+    rng = random.Random(3)
+    temps = [50.0 + 0.8 * k for k in range(12)]
+    orders = list(range(1, 13))
+    rng.shuffle(orders)
+    runs = runs_at(1, [2.0 * (1 + 0.01 * (t - 50) + rng.gauss(0, 0.002)) for t in temps], orders)
+    for run, temp in zip(runs, temps):
+        run["temp_c"] = temp
+    analysis = metrics.analyse(runs)
+    found = analysis["drift_temperature"]
+    assert found["against"] == "temp_c" and found["flagged"] and found["runs"] == 12
+    assert found["slope_per_c"] == pytest.approx(0.01 / 1.044, rel=0.15)
+    assert found["change"] == pytest.approx(found["slope_per_c"] * 0.8 * 11)
+    warning = next(w for w in analysis["warnings"] if "temperature" in w)
+    assert "time drifts with the nodes' temperature: +0.9" in warning and "-e lab_settle=true" in warning
+    # No temperature on the runs (no sensor): no test, not a guess.
+    for run in runs:
+        del run["temp_c"]
+    assert metrics.analyse(runs)["drift_temperature"] is None

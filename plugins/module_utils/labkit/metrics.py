@@ -252,7 +252,7 @@ def run_span_s(run: Run) -> float | None:
 
 
 def drift(orders: Sequence[float], times: Sequence[float], *, seed: int = BOOTSTRAP_SEED,
-          permutations: int = DRIFT_PERMUTATIONS) -> dict[str, Any] | None:
+          permutations: int = DRIFT_PERMUTATIONS, against: str = "order") -> dict[str, Any] | None:
     """Does time trend with the execution order? (DESIGN §12; the one definition.)
 
     The times are taken relative to their median (so that runs of several points can be pooled, each
@@ -261,9 +261,11 @@ def drift(orders: Sequence[float], times: Sequence[float], *, seed: int = BOOTST
     same p). slope_per_run: the Theil–Sen slope of the relative time per position in the execution
     order (0.008 = +0.8 % per run); change: that slope over the orders the runs span. Flagged when
     p < DRIFT_P (0.01) and |change| ≥ DRIFT_MIN_CHANGE (1 %: less changes no figure the report shows).
-    None with fewer than DRIFT_MIN_RUNS runs or when the orders or times do not vary. Run records
-    carry no temperature of their own (a node is read before and after the experiment), so the trend
-    is tested against the order only."""
+    None with fewer than DRIFT_MIN_RUNS runs or when the orders or times do not vary.
+
+    against="temp_c": the same test with each run's mean node temperature (from the sampled
+    timeline, labkit.telemetry) in place of the order: `slope_per_c` is the relative time per °C
+    and `change` that over the temperatures the runs span (thermal creep)."""
     if len(orders) != len(times):
         raise ValueError("drift needs one order per time")
     if len(times) < DRIFT_MIN_RUNS:
@@ -278,8 +280,9 @@ def drift(orders: Sequence[float], times: Sequence[float], *, seed: int = BOOTST
         return None
     rho, p = tested
     change = slope * (max(orders) - min(orders))
-    return {"against": "order", "runs": len(times), "rho": rho, "p": p, "slope_per_run": slope, "change": change,
-            "flagged": p < DRIFT_P and abs(change) >= DRIFT_MIN_CHANGE}
+    return {"against": against, "runs": len(times), "rho": rho, "p": p,
+            ("slope_per_run" if against == "order" else f"slope_per_{against.rsplit('_', 1)[-1]}"): slope,
+            "change": change, "flagged": p < DRIFT_P and abs(change) >= DRIFT_MIN_CHANGE}
 
 
 def _ordered(runs: Sequence[Run]) -> list[Run]:
@@ -293,27 +296,38 @@ def point_drift(runs: Sequence[Run], *, seed: int = BOOTSTRAP_SEED) -> dict[str,
     return drift([float(r["order"]) for r in ordered], _times(ordered), seed=seed)
 
 
-def pooled_drift(groups: Sequence[Sequence[Run]], *, seed: int = BOOTSTRAP_SEED) -> dict[str, Any] | None:
+def pooled_drift(groups: Sequence[Sequence[Run]], *, seed: int = BOOTSTRAP_SEED,
+                 against: str = "order") -> dict[str, Any] | None:
     """drift() over every point's runs at once, each time divided by its own point's median first
-    (points with a single run say nothing about a trend and are left out)."""
+    (points with a single run say nothing about a trend and are left out); against "order", or
+    "temp_c" (the runs whose temperature is known)."""
     orders: list[float] = []
     relative: list[float] = []
     for runs in groups:
-        ordered = _ordered(runs)
+        ordered = _ordered(runs) if against == "order" else [
+            r for r in runs if isinstance(r.get(against), (int, float)) and not isinstance(r.get(against), bool)]
         if len(ordered) < 2:
             continue
         centre = stats.median(_times(ordered))
         if centre <= 0:
             continue
-        orders += [float(r["order"]) for r in ordered]
+        orders += [float(r[against]) for r in ordered]
         relative += [t / centre for t in _times(ordered)]
-    return drift(orders, relative, seed=seed)
+    return drift(orders, relative, seed=seed, against=against)
 
 
 def drift_warning(label: str, found: Mapping[str, Any] | None) -> str | None:
     """A flagged drift in words, with its figures and what to do; None when not flagged."""
     if not found or not found.get("flagged"):
         return None
+    if found.get("against") == "temp_c":
+        slope, change = found["slope_per_c"], found["change"]
+        rho = f"{found['rho']:.2f}".replace("-", "−")
+        cause = ("the nodes slow down as they heat up (thermal creep): let them settle first (-e lab_settle=true) "
+                 "or cool them" if slope > 0 else "runs on warmer nodes were faster: a warm-up, or load that ended")
+        return (f"{label}: time drifts with the nodes' temperature: {_signed_percent(slope)} per °C (Spearman ρ = "
+                f"{rho}, p = {found['p']:.2g} over {found['runs']} runs; {_signed_percent(change)} over the "
+                f"temperatures they span, fitted): {cause}")
     slope, change = found["slope_per_run"], found["change"]
     cause = ("heat or background load built up during the experiment" if slope > 0 else
              "the machine got faster as it ran (a warm-up longer than one run, or load that ended)")
@@ -612,6 +626,11 @@ def analyse(
     overall_warning = drift_warning("all points (each run against its point's median)", overall)
     if overall_warning:
         warnings.append(overall_warning)
+    # Against the nodes' temperature, where the timeline gave each run one (labkit.telemetry).
+    thermal = pooled_drift([_measured(groups[key]) for key in ordered], seed=seed, against="temp_c")
+    thermal_warning = drift_warning("all points (each run against its point's median)", thermal)
+    if thermal_warning:
+        warnings.append(thermal_warning)
 
     amdahl_by_workload: dict[str, Any] = {}
     for workload in workloads:
@@ -628,4 +647,5 @@ def analyse(
         "warnings": warnings,
         "outliers": outliers,
         "drift": overall,
+        "drift_temperature": thermal,
     }

@@ -389,6 +389,18 @@ def throttled_runs(runs: Sequence[Mapping[str, Any]], traces: Sequence[NodeTrace
     return found
 
 
+def run_temperature(run: Mapping[str, Any], traces: Sequence[NodeTrace]) -> Optional[float]:
+    """The mean temperature of the nodes that ran a run's workers, over the run (their samples inside
+    its interval); None when none of them has a sensor or a sample there. For the drift test
+    against temperature (metrics.drift, against="temp_c")."""
+    interval = run_interval(run)
+    if interval is None:
+        return None
+    nodes = {s.node for s in spans([run])}
+    values = [s["temp_c"] for t in traces if t.node in nodes for s in _between(t, *interval) if s.get("temp_c") is not None]
+    return round(statistics.fmean(values), 2) if values else None
+
+
 def run_energy(run: Mapping[str, Any], traces: Sequence[NodeTrace], calibration: float = 1.0) -> Optional[dict[str, Any]]:
     """The energy of one run: every node that ran one of its workers, over the whole run (a node
     waiting for the others still draws power), board rails × calibration. None when a node of the
@@ -477,6 +489,7 @@ def analyse(runs: Sequence[Mapping[str, Any]], traces: Sequence[NodeTrace], *, w
         units = _run_units(run, workload)
         updated.append(dict(
             run, throttled=bool(run.get("throttled")) or run.get("run_id") in throttled,
+            temp_c=run_temperature(run, traces),
             energy_j=energy["joules"] if energy else None,
             cpu_energy_j=energy["cpu_joules"] if energy else None,
             mean_power_w=energy["mean_w"] if energy else None,

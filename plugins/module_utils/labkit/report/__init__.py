@@ -49,7 +49,8 @@ FILES = ("index.html", "summary.md", "runs.csv", "summary.csv", "results.json")
 WORKLOADS = ("pi", "transcode")
 RESERVED_EXTRA = {
     "schema_version", "workload", "generated", "headline", "context", "runs", "summary", "amdahl", "warnings", "notes",
-    "outliers", "summary_valid_only", "drift", "telemetry", "sampling", "energy", "settle", "network_ceiling",
+    "outliers", "summary_valid_only", "drift", "drift_temperature", "telemetry", "sampling", "energy", "settle",
+    "network_ceiling",
 }
 
 
@@ -194,6 +195,8 @@ def write_report(
                     "amdahl": analysis.get("amdahl"),
                     # Time against run order over every point's runs (metrics.drift; per point in summary).
                     "drift": analysis.get("drift"),
+                    # Time against the nodes' temperature (runs with a sampled temperature; else null).
+                    "drift_temperature": analysis.get("drift_temperature"),
                     "warnings": list(analysis.get("warnings") or []),
                     "notes": notes,
                     "outliers": list(analysis.get("outliers") or []),
