@@ -12,8 +12,10 @@ them into numbers (one parser for each reading, shared with the rest of the kit)
      "throttled": "throttled=0x0", "arm": "frequency(0)=1500000000", "pmic": "..."}
     {"end": {"t_ns": ..., "cpu_s": 0.41, "samples": 120}}
 
-Sysfs is read directly (no process per reading); `vcgencmd` (get_throttled, measure_clock arm,
-pmic_read_adc) only where it answered when the sampler started, one short process per reading.
+Sysfs is read directly (no process per reading): the thermal zone, cpufreq, /proc/stat, and the
+throttle bits from the Raspberry Pi kernel's get_throttled file where it has one. `vcgencmd`
+(get_throttled without that file, measure_clock arm, pmic_read_adc) only where it answered when
+the sampler started, one short process per reading.
 `cpu_s` in the start and end lines is the sampler's own CPU time so far, its vcgencmd calls
 included: the difference over the time between them is the cost the report states (Python's own
 start, before the first line, is not part of it). It stops on SIGTERM or SIGINT, or by itself after --max-seconds, so that a run
@@ -22,6 +24,7 @@ stopped with Ctrl-C leaves nothing sampling for long.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import resource
@@ -31,6 +34,10 @@ import sys
 import time
 
 THERMAL = "/sys/class/thermal/thermal_zone0/temp"
+# The Raspberry Pi kernel's copy of get_throttled (hex, no 0x), where the firmware driver has it:
+# read without starting vcgencmd. Its place differs between boards (soc/ on the Pi 4, soc@… on the Pi 5).
+THROTTLED_FILES = ("/sys/devices/platform/soc/soc:firmware/get_throttled",
+                   "/sys/devices/platform/*/*firmware/get_throttled", "/sys/devices/platform/*firmware/get_throttled")
 CPUFREQ = "/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq"
 # One reading per command; each is asked for only when it answered at the start.
 VCGENCMD_READINGS = (("throttled", ("get_throttled",)), ("arm", ("measure_clock", "arm")),
@@ -55,6 +62,23 @@ def cpuinfo_mhz() -> float | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def throttled_file() -> str | None:
+    """The first readable get_throttled file of THROTTLED_FILES, or None."""
+    for pattern in THROTTLED_FILES:
+        for path in sorted(glob.glob(pattern)):
+            if read_text(path) is not None:
+                return path
+    return None
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def cpu_jiffies() -> list[int] | None:
@@ -98,12 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
     parser.add_argument("--max-seconds", type=float, default=7200.0, help="stop by itself after this long")
     parser.add_argument("--vcgencmd", default="vcgencmd", help="the vcgencmd program (a name on PATH or a path)")
+    parser.add_argument("--throttled-file", help="the kernel's get_throttled file (default: found in /sys)")
     args = parser.parse_args(argv)
     if not args.interval > 0 or not args.max_seconds > 0:
         parser.error("--interval and --max-seconds must be positive")
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    readings = [(key, command) for key, command in VCGENCMD_READINGS if gencmd(args.vcgencmd, command)]
+    sysfs_throttled = args.throttled_file or throttled_file()
+    if sysfs_throttled and read_text(sysfs_throttled) is None:
+        sysfs_throttled = None
+    readings = [(key, command) for key, command in VCGENCMD_READINGS
+                if not (key == "throttled" and sysfs_throttled) and gencmd(args.vcgencmd, command)]
     count = 0
     with open(args.out, "a", encoding="utf-8") as out:
         def write(record: dict) -> None:
@@ -114,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                          "cpu_s": cpu_seconds(),
                          "cores": os.cpu_count(), "node": os.uname().nodename,
                          "thermal": read_int(THERMAL) is not None, "cpufreq": read_int(CPUFREQ) is not None,
-                         "vcgencmd": [key for key, _ in readings]}})
+                         "vcgencmd": [key for key, _ in readings], "throttled_file": sysfs_throttled}})
         started = time.monotonic()
         tick = started
 
@@ -123,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
                             "cpu": cpu_jiffies()}
             if record["cpufreq_khz"] is None:
                 record["cpuinfo_mhz"] = cpuinfo_mhz()
+            if sysfs_throttled:  # as vcgencmd prints it, so that one parser reads both
+                value = read_text(sysfs_throttled)
+                record["throttled"] = f"throttled=0x{value}" if value else None
             for key, command in readings:
                 record[key] = gencmd(args.vcgencmd, command)
             return record

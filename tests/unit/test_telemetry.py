@@ -108,6 +108,18 @@ def test_the_sampler_samples_until_stopped_and_says_what_it_cost(tmp_path: Path)
     assert lines[-1]["end"]["t_ns"] - lines[-2]["t_ns"] < 0.1 * S
 
 
+def test_the_throttle_bits_come_from_the_kernels_file_without_vcgencmd(tmp_path: Path) -> None:
+    bits = tmp_path / "get_throttled"
+    bits.write_text("50005\n")  # as the Raspberry Pi firmware driver prints it: hex, no 0x
+    out = tmp_path / "samples.jsonl"
+    done = subprocess.run([sys.executable, str(SAMPLER), "--out", str(out), "--interval", "0.1", "--max-seconds", "0.25",
+                           "--vcgencmd", str(tmp_path / "none"), "--throttled-file", str(bits)], timeout=10)
+    assert done.returncode == 0
+    assert json.loads(out.read_text().splitlines()[0])["start"]["throttled_file"] == str(bits)
+    parsed = telemetry.parse_sampler_output(out.read_text(), "pi")
+    assert parsed.samples and {s["throttled"] for s in parsed.samples} == {0x50005}
+
+
 def test_the_sampler_stops_by_itself(tmp_path: Path) -> None:
     out = tmp_path / "samples.jsonl"
     done = subprocess.run([sys.executable, str(SAMPLER), "--out", str(out), "--interval", "0.1", "--max-seconds", "0.35",
