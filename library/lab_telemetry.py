@@ -50,6 +50,10 @@ options:
     description: The vcgencmd program (a name on PATH or a path).
     type: str
     default: vcgencmd
+  owner:
+    description: The sampler stops when this process is gone (on the controller, the ansible-playbook that
+      started it; lab_owner_pid), as when the run is stopped with Ctrl-C.
+    type: int
 author: Pi cluster lab
 """
 
@@ -118,14 +122,24 @@ def start(module: AnsibleModule, out: str, pid_file: str, err_file: str) -> None
     if not p["interval"] > 0 or not p["max_seconds"] > 0:
         module.fail_json(msg=f"interval ({p['interval']}) and max_seconds ({p['max_seconds']}) must be positive")
     os.makedirs(p["dir"], exist_ok=True)
-    old = read_pid(pid_file)
-    if old is not None and is_sampler(old):
-        os.kill(old, signal.SIGTERM)
-    for stale in (out, pid_file, err_file):
-        if os.path.exists(stale):
-            os.unlink(stale)
+    # A sampler an earlier run left behind (stopped with Ctrl-C on a remote node) stops now.
+    stale = 0
+    for name in sorted(os.listdir(p["dir"])):
+        if name.startswith("telemetry-") and name.endswith(".pid"):
+            old = read_pid(os.path.join(p["dir"], name))
+            if old is not None and is_sampler(old):
+                os.kill(old, signal.SIGTERM)
+                stale += 1
+            for leftover in paths(p["dir"], name[len("telemetry-"):-len(".pid")]):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
+    for path in (out, pid_file, err_file):
+        if os.path.exists(path):
+            os.unlink(path)
     argv = [p["python"], p["sampler"], "--out", out, "--interval", str(p["interval"]),
             "--max-seconds", str(p["max_seconds"]), "--vcgencmd", p["vcgencmd"]]
+    if p["owner"]:
+        argv += ["--owner", str(p["owner"])]
     try:
         # Its own session and no pipes to us: it outlives this task (and its SSH session).
         with open(err_file, "wb") as errors:
@@ -148,8 +162,9 @@ def start(module: AnsibleModule, out: str, pid_file: str, err_file: str) -> None
         if os.path.exists(out) and os.path.getsize(out) > 0:
             break
         time.sleep(0.05)
+    left = f" (stopped {stale} sampler{'s' if stale > 1 else ''} an earlier run left)" if stale else ""
     module.exit_json(changed=False, pid=proc.pid,
-                     lab_progress=f"node {p['name']}: sampling every {p['interval']:g} s")
+                     lab_progress=f"node {p['name']}: sampling every {p['interval']:g} s{left}")
 
 
 def stop(module: AnsibleModule, out: str, pid_file: str, err_file: str) -> None:
@@ -200,6 +215,7 @@ def main() -> None:
         "interval": {"type": "float", "default": 1.0},
         "max_seconds": {"type": "float", "default": 7200},
         "vcgencmd": {"type": "str", "default": "vcgencmd"},
+        "owner": {"type": "int"},
     })
     module.params["name"] = module.params["name"] or platform.node() or "localhost"
     if not module.params["tag"].replace("-", "").replace("_", "").isalnum():

@@ -18,8 +18,9 @@ throttle bits from the Raspberry Pi kernel's get_throttled file where it has one
 the sampler started, one short process per reading.
 `cpu_s` in the start and end lines is the sampler's own CPU time so far, its vcgencmd calls
 included: the difference over the time between them is the cost the report states (Python's own
-start, before the first line, is not part of it). It stops on SIGTERM or SIGINT, or by itself after --max-seconds, so that a run
-stopped with Ctrl-C leaves nothing sampling for long.
+start, before the first line, is not part of it). It stops on SIGTERM or SIGINT, when the --owner process is gone (on the controller: a run stopped
+with Ctrl-C), or by itself after --max-seconds, so that a stopped run leaves nothing sampling for
+long.
 """
 from __future__ import annotations
 
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=7200.0, help="stop by itself after this long")
     parser.add_argument("--vcgencmd", default="vcgencmd", help="the vcgencmd program (a name on PATH or a path)")
     parser.add_argument("--throttled-file", help="the kernel's get_throttled file (default: found in /sys)")
+    parser.add_argument("--owner", type=int, help="stop when this process (the controller's ansible-playbook) is gone")
     args = parser.parse_args(argv)
     if not args.interval > 0 or not args.max_seconds > 0:
         parser.error("--interval and --max-seconds must be positive")
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             while tick - started < args.max_seconds:
+                if args.owner and not os.path.exists(f"/proc/{args.owner}"):
+                    raise Stop()  # the run was stopped (Ctrl-C): nobody will stop this sampler
                 write(sample())
                 count += 1
                 # A fixed schedule, not sleep(interval) after each sample: the rate does not drift

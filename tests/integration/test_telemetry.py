@@ -8,6 +8,7 @@ backend the controller shows what it has (here: clock and CPUs busy), never an i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -267,3 +268,30 @@ def test_bench_pi_says_a_node_without_a_sensor_has_nothing_to_settle_on(tmp_path
         tmp_path / "reports" / "latest-pi" / "summary.md").read_text()
     refused = run_playbook("bench-pi.yml", extra_vars=small | {"lab_settle_window": 0})
     assert refused.returncode != 0 and "Invalid parameter: lab_settle_window=0" in refused.stdout
+
+
+def test_a_run_stopped_with_ctrl_c_leaves_no_sampler_behind(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from labtest import BIN, REPO
+
+    def samplers() -> list[str]:
+        found = subprocess.run(["pgrep", "-f", "node_sampler.py"], capture_output=True, text=True).stdout.split()
+        return [pid for pid in found if str(tmp_path) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+
+    extra = {"pi_samples": 400_000_000, "pi_workers": [1], "pi_repetitions": 3, "pi_scaling": "strong",
+             "pi_reports_dir": str(tmp_path / "reports"), "lab_artifacts_dir": str(tmp_path / "artifacts")}
+    proc = subprocess.Popen([str(BIN / "ansible-playbook"), "bench-pi.yml", "-e", json.dumps(extra)], cwd=REPO,
+                            env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not samplers() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert samplers(), "the sampler never started"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
+    proc.communicate(timeout=120)
+    deadline = time.monotonic() + 10
+    while samplers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert samplers() == []
