@@ -39,6 +39,7 @@ def prereq_vars(host_root: str, controllers: str) -> dict[str, Any]:
         "rpi_prerequisites_cgroup_controllers_path": controllers,
         # Installed on every machine that can run these tests: nothing to install.
         "rpi_prerequisites_packages": ["openssh-server", "iproute2"],
+        "rpi_prerequisites_tool_packages": [],
     }
 
 
