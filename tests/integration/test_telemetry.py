@@ -163,6 +163,8 @@ def test_the_controller_shows_what_it_has_and_a_calibration_is_checked_first(tmp
     refused = run_playbook("bench-pi.yml", extra_vars=small | {"lab_power_calibration": 0})
     assert refused.returncode != 0
     assert "Invalid parameter: lab_power_calibration=0 " in refused.stdout
+    refused = run_playbook("bench-pi.yml", extra_vars=small | {"lab_telemetry_interval": "fast"})
+    assert "Invalid parameter: lab_telemetry_interval='fast' is not a number" in refused.stdout
     assert not (tmp_path / "reports").exists()
 
     proc = run_playbook("bench-pi.yml", extra_vars=small | {"lab_power_calibration": 1.2})
