@@ -83,6 +83,14 @@ class Report:
                 if isinstance(r, Mapping)]
 
 
+def read_results(path: str) -> Any:
+    """A report's results.json, parsed: the one reader of it (this module's load_report, the
+    transcode's backend cost, the newest preflight). OSError when it cannot be read, ValueError
+    when it is not JSON."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def load_report(path: str) -> Report:
     """The report at `path`: a report folder, its results.json, or a latest-<workload> link."""
     shown = path
@@ -101,8 +109,7 @@ def load_report(path: str) -> Report:
     else:
         folder, results = os.path.dirname(real), real
     try:
-        with open(results, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = read_results(results)
     except ValueError as err:
         raise ReportError(f"{results} is not valid JSON ({err}): the report is damaged") from None
     except OSError as err:
@@ -146,7 +153,7 @@ def measured(runs: Sequence[Run]) -> tuple[list[float], int]:
     """The times that count (metrics.timed_runs, then only the valid runs) and how many invalid runs
     were left out."""
     timed = metrics.timed_runs(runs)
-    valid = [r for r in timed if metrics._run_valid(r)]  # noqa: SLF001 (the one definition of a valid run)
+    valid = [r for r in timed if metrics.run_valid(r)]
     return [float(r["t_e2e_s"]) for r in valid], len(timed) - len(valid)
 
 

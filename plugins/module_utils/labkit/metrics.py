@@ -359,7 +359,7 @@ def _measured(runs: Iterable[Run]) -> list[Run]:
     return timed_runs(runs)
 
 
-def _run_valid(run: Run) -> bool:
+def run_valid(run: Run) -> bool:
     return not run.get("throttled", False) and bool(run.get("valid", True))
 
 
@@ -440,7 +440,7 @@ def _point_row(key: tuple[str, str, int], runs: Sequence[Run]) -> tuple[Row, lis
     if resumed:
         warnings.append(_resumed_warning(label, workload, resumed))
     # A point is valid when every run it shows is; each invalid run says why in its own words.
-    invalid = [r for r in measured if not _run_valid(r)]
+    invalid = [r for r in measured if not run_valid(r)]
     reasons = list(dict.fromkeys(reason for r in invalid for reason in invalid_reasons(r)))
     if untimed:
         reasons.append(f"{_plural(len(untimed), 'run')} recorded no time")
@@ -573,7 +573,7 @@ def analyse(
     """
     groups: dict[tuple[str, str, int], list[Run]] = {}
     for run in runs:
-        if only_valid and not _run_valid(run):
+        if only_valid and not run_valid(run):
             continue
         key = (str(run["workload"]), str(run["mode"]), int(run["workers"]))
         groups.setdefault(key, []).append(run)

@@ -550,12 +550,12 @@ def load_latest(reports_dir: str) -> dict | None:
                    and os.path.isdir(os.path.join(reports_dir, n))]
     except OSError:
         return None
+    from .compare import read_results  # the one reader of a report's results.json
     from .report.paths import folder_order  # the report folders' own order (…-2 after …)
     candidates += [os.path.join(reports_dir, n) for n in sorted(folders, key=folder_order, reverse=True)]
     for folder in candidates:
         try:
-            with open(os.path.join(folder, "results.json"), encoding="utf-8") as fh:
-                data = json.load(fh)
+            data = read_results(os.path.join(folder, "results.json"))
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and data.get("workload") == WORKLOAD:

@@ -8,11 +8,11 @@ nothing.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import compare
 from . import model, paths
 
 PHASES = ("scheduling_s", "start_s", "runtime_start_s", "exit_s")
@@ -75,10 +75,8 @@ def find_ssh_twin(reports_dir: str, context: Mapping[str, Any]) -> tuple[str, Ma
     except OSError:
         return None
     for name in names:
-        path = os.path.join(reports_dir, name, "results.json")
         try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
+            data = compare.read_results(os.path.join(reports_dir, name, "results.json"))
         except (OSError, ValueError):
             continue
         if isinstance(data, Mapping) and comparable(context, data) and timed_run(data.get("runs") or []):
