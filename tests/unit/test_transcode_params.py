@@ -95,3 +95,15 @@ def test_output_path_never_the_source_never_existing(tmp_path: Path) -> None:
     with pytest.raises(params.ParamError, match="does not exist"):
         params.check_output_path(str(tmp_path / "no" / "c.mp4"), str(src))
     assert params.check_output_path(str(tmp_path / "c.mp4"), str(src)) == str(tmp_path / "c.mp4")
+
+
+def test_a_name_cut_at_its_space_by_ansible_is_recognised(tmp_path) -> None:
+    (tmp_path / "my clip.mp4").write_bytes(b"x")
+    with pytest.raises(params.ParamError) as err:
+        params.check_video_path(str(tmp_path / "my"))
+    whole = str(tmp_path / "my clip.mp4")
+    assert f"did you mean {whole!r}?" in str(err.value)
+    assert f"""-e '{{"video": "{whole}"}}'""" in str(err.value)
+    with pytest.raises(params.ParamError) as err:
+        params.check_video_path(str(tmp_path / "other"))
+    assert str(err.value) == f"video {str(tmp_path / 'other')!r} does not exist"

@@ -24,7 +24,7 @@ def check_video_path(video: Any) -> str:
         raise ParamError("video is required: pass -e video=/path/to/file.mp4")
     path = os.path.abspath(os.path.expanduser(str(video)))
     if not os.path.lexists(path):
-        raise ParamError(f"video {str(video)!r} does not exist")
+        raise ParamError(f"video {str(video)!r} does not exist" + _cut_at_a_space(path))
     if os.path.isdir(path):
         raise ParamError(f"video {str(video)!r} is a directory, not a video file")
     if not os.path.isfile(path):
@@ -34,6 +34,21 @@ def check_video_path(video: Any) -> str:
     if os.path.getsize(path) == 0:
         raise ParamError(f"video {str(video)!r} is empty (0 bytes)")
     return path
+
+
+def _cut_at_a_space(path: str) -> str:
+    """Ansible splits `-e video=my clip.mp4` at the space, so a missing 'my' may be the start of a
+    file name with spaces: when one there starts so, say how to pass it."""
+    folder, start = os.path.split(path)
+    try:
+        names = sorted(n for n in os.listdir(folder or ".") if n.startswith(start + " "))
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    whole = os.path.join(folder, names[0])
+    return (f"; did you mean {whole!r}? Ansible splits -e key=value at spaces: pass a name with spaces as JSON, "
+            f"-e '{{\"video\": \"{whole}\"}}'")
 
 
 def check_output_path(output: Any, source: str) -> str:
