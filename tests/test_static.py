@@ -27,3 +27,15 @@ def test_ansible_lint_production_profile_is_clean() -> None:
     proc = subprocess.run([str(lint), "--profile", "production", "--offline", "--nocolor"],
                           cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
+
+
+def test_no_test_module_name_is_in_two_folders() -> None:
+    # pytest imports tests/unit and tests/integration by their basenames (rootdir-relative, no
+    # packages): a second test_x.py stops the whole collection with "import file mismatch".
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        if path.name in seen:
+            clashes.append(f"{seen[path.name].relative_to(REPO)} and {path.relative_to(REPO)}")
+        seen[path.name] = path
+    assert clashes == [], "rename one of each: " + "; ".join(clashes)
