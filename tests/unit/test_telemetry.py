@@ -196,15 +196,16 @@ def test_a_straggler_is_attributed_to_what_its_node_read() -> None:
                 repetition=2)]
     lines = telemetry.stragglers(runs, [fast, throttled])
     assert lines == ["node pi-3 throttled at t = 41 s (soft temperature limit); its time was 1.3× the median of "
-                     "strong N=3 rep 2"]
+                     "strong N=3 rep 2 (13 s where the others' pace gives 10 s)"]
     # A worker that started after the onset, the node still throttled: since when.
     later = [run("r2", [("pi-1", 50, 55, 100), ("pi-2", 50, 55, 100), ("pi-3", 50, 58, 100)], repetition=3)]
     assert telemetry.stragglers(later, [fast, throttled]) == [
         "node pi-3 was throttled (since t = 41 s: soft temperature limit); its time was 1.6× the median of "
-        "strong N=3 rep 3"]
+        "strong N=3 rep 3 (8 s where the others' pace gives 5 s)"]
     clocked = trace("pi-3", [sample(t, arm_mhz=2400.0 if t < 45 else 1200.0) for t in range(0, 60)])
     assert telemetry.stragglers(runs, [clocked]) == [
-        "node pi-3's ARM clock fell to 1200 MHz at t = 45 s (from 2400); its time was 1.3× the median of strong N=3 rep 2"]
+        "node pi-3's ARM clock fell to 1200 MHz at t = 45 s (from 2400); its time was 1.3× the median of strong N=3 rep 2"
+        " (13 s where the others' pace gives 10 s)"]
     busy = trace("pi-3", [sample(t, load=3.0) for t in range(0, 60)])
     assert "busier than its workers (load 3.0 cores, 1 of them its workers')" in telemetry.stragglers(runs, [busy])[0]
     quiet = trace("pi-3", [sample(t, load=1.0) for t in range(0, 60)])

@@ -357,7 +357,9 @@ def stragglers(runs: Sequence[Mapping[str, Any]], traces: Sequence[NodeTrace], *
                            for s in workers if s.node == unit.node)
                 window = Span(unit.node, unit.run_id, unit.label, first, last, unit.work)
                 reason = _explain(by_node.get(unit.node), window, origin, busy)
-                lines.append(f"{reason}; its time was {ratio:.1f}× the median of {unit.label}")
+                # The seconds too, so that a reader can tell a slow node from a short, noisy run.
+                lines.append(f"{reason}; its time was {ratio:.1f}× the median of {unit.label} ({unit.seconds:.2g} s "
+                             f"where the others' pace gives {unit.seconds / ratio:.2g} s)")
     return lines
 
 
