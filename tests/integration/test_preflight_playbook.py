@@ -54,6 +54,17 @@ def shaped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, 
         box.close()
 
 
+def listening_on(host: object, port: int) -> bool:
+    """A socket in LISTEN (state 0A) on the port in the host's /proc/net/tcp and tcp6 (a TIME_WAIT
+    left by a finished test is not a server)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in host.exec("cat", table).stdout.splitlines()[1:]:  # type: ignore[attr-defined]
+            fields = line.split()
+            if len(fields) > 3 and fields[1].rsplit(":", 1)[-1] == f"{port:04X}" and fields[3] == "0A":
+                return True
+    return False
+
+
 def within(value: float, expected: float, share: float) -> bool:
     return abs(value - expected) <= share * expected
 
@@ -85,7 +96,7 @@ def test_preflight_measures_every_link_disk_and_name_of_a_shaped_sandbox(shaped:
         assert 0 < d["fsync_ms_median"] <= d["fsync_ms_p99"] <= d["fsync_ms_max"] and d["ops_per_s"] > 0
     for host in box.hosts:  # each probe removed its test file, and no iperf3 server is left listening
         assert [p.name for p in (host.root / "var_tmp" / "pi-cluster-lab").iterdir()] == ["preflight_probe.py"]
-        assert ":1451 " not in (host.exec("cat", "/proc/net/tcp").stdout)  # 5201 in hex
+        assert not listening_on(host, 5201)
     # The names the inventory uses: each node asked about the other two and the controller's name.
     asked = {(n["on"], n["name"]) for n in results["names"]}
     assert {("sbx-1", "sbx-2"), ("sbx-1", "sbx-3"), ("controller", "sbx-1")} <= asked
