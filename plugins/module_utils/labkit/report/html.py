@@ -755,7 +755,7 @@ def render(page: model.Page, data_files: Sequence[str], valid_only: Mapping[str,
     if workload == "transcode":
         parts.append(segments_section(runs, context))
         ceiling = extra.get("network_ceiling")
-        if isinstance(ceiling, Mapping) and ceiling.get("text"):
+        if isinstance(ceiling, Mapping) and ceiling.get("text") and context.get("backend") != "local":
             parts.append(f"<section><h2>The network's ceiling</h2><p>{esc(ceiling['text'][0].upper() + ceiling['text'][1:])}.</p></section>")
         parts.append(seams_section(extra.get("seams")))
         parts.append(backend_cost_section(extra.get("backend_cost")))

@@ -163,7 +163,7 @@ def render(page: model.Page) -> str:
                          [[_f(row[key]) if isinstance(row[key], float) else md_escape(row[key]) for key, _ in columns]
                           for row in rows]), ""]
     ceiling = extra.get("network_ceiling")
-    if isinstance(ceiling, Mapping) and ceiling.get("text"):
+    if isinstance(ceiling, Mapping) and ceiling.get("text") and context.get("backend") != "local":
         out += [f"Network ceiling: {md_escape(ceiling['text'])}.", ""]
     seams = extra.get("seams")
     if isinstance(seams, Mapping):
