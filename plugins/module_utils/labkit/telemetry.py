@@ -33,9 +33,10 @@ from .environment import THROTTLE_BITS, parse_throttled
 from .params import ParameterError, parse_float
 
 FIELDS = ("t_ns", "temp_c", "arm_mhz", "throttled", "load", "power_w", "cpu_power_w")
-# The PMIC rail the CPU cores draw from (the Pi 5's BCM2712 core supply).
+# The PMIC rail of the Pi 5's SoC core supply, which the CPU cores draw from (the report's "CPU rail").
 CPU_RAIL = "VDD_CORE"
-# A worker this much slower per unit of work than its run's median is a straggler.
+# A node (on a single node with equal shares, a worker) this much slower per unit of work than the
+# median of the others in its run is a straggler.
 STRAGGLER_RATIO = 1.2
 # A clock this far below the node's highest sampled clock counts as having fallen.
 CLOCK_DROP = 0.9
