@@ -147,11 +147,20 @@ def test_a_killed_playbook_leaves_no_job_and_a_rerun_finishes(configured_kube: R
          "-e", json.dumps({"video": str(source), "transcode_segment_seconds": 1, "transcode_preset": "slow",
                            "transcode_reports_dir": str(tmp_path / "reports"), "transcode_work_dir": str(tmp_path / "work")})],
         cwd=REPO, env=ansible_env(), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=(tmp_path / "killed.log").open("w"), stderr=subprocess.STDOUT)
+
+    def running() -> bool:
+        if proc.poll() is not None:  # ended before any pod ran: say why instead of waiting
+            raise AssertionError(f"the playbook ended ({proc.returncode}) before a segment pod ran:\n"
+                                 + (tmp_path / "killed.log").read_text()[-4000:])
+        return any(p["metadata"]["name"].startswith("transcode-") and p["status"].get("phase") == "Running"
+                   for p in pods(configured_kube, "lab", PART_OF))
+
     try:
-        wait_until("the segment pods run", lambda: any(
-            p["metadata"]["name"].startswith("transcode-") and p["status"].get("phase") == "Running"
-            for p in pods(configured_kube, "lab", PART_OF)), 180)
+        try:
+            wait_until("the segment pods run", running, 180)
+        except AssertionError as err:
+            raise AssertionError(f"{err}; the playbook said:\n" + (tmp_path / "killed.log").read_text()[-4000:]) from None
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
