@@ -43,6 +43,7 @@ from typing import Any
 from .. import compare, fingerprint, metrics, nodes as node_descriptions, settle, telemetry
 from .. import preflight as preflight_results  # not .preflight: labkit.report.preflight is the preflight's page
 from . import backend_cost, html, markdown, model, paths, tables
+from .paths import json_safe
 
 SCHEMA_VERSION = 1
 FILES = ("index.html", "summary.md", "runs.csv", "summary.csv", "results.json")
@@ -52,19 +53,6 @@ RESERVED_EXTRA = {
     "outliers", "summary_valid_only", "drift", "drift_temperature", "telemetry", "sampling", "energy", "settle",
     "network_ceiling",
 }
-
-
-def _json_safe(value: Any) -> Any:
-    """JSON-ready copy: non-finite floats become null, tuples lists, unknown objects strings."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return str(value)
 
 
 def validate(workload: str, runs: Any, context: Any, extra: Any) -> None:
@@ -183,7 +171,7 @@ def write_report(
         "runs.csv": tables.runs_csv(runs),
         "summary.csv": tables.summary_csv(analysis.get("summary") or []),
         "results.json": json.dumps(
-            _json_safe(
+            json_safe(
                 {
                     "schema_version": SCHEMA_VERSION,
                     "workload": workload,

@@ -7,8 +7,11 @@ collision; files are written under a temporary name and renamed into place.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import re
+from collections.abc import Mapping
+from typing import Any
 
 WORKLOAD_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_SUFFIX = 1000
@@ -80,3 +83,17 @@ def point_latest(reports_dir: str, workload: str, report_path: str) -> str:
     os.symlink(target, tmp)
     os.replace(tmp, link)
     return link
+
+
+def json_safe(value: Any) -> Any:
+    """JSON-ready copy, for every report's results.json: non-finite floats become null, tuples
+    lists, unknown objects strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)

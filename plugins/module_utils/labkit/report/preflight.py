@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from .. import preflight
 from . import paths
+from .paths import json_safe
 from .html import CSS, table
 from .svg import PALETTE, Bar, fmt_num, lanes_chart
 
@@ -33,16 +34,6 @@ def _n(value: Any, digits: int = 3, unit: str = "") -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         return "–"
     return fmt_num(float(value), digits) + unit
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _flagged(results: Mapping[str, Any], text: str) -> bool:
@@ -217,7 +208,7 @@ def write_preflight_report(reports_dir: str, results: Mapping[str, Any],
     paths.check_latest(reports_dir, preflight.WORKLOAD)
     folder = paths.create_report_dir(reports_dir, preflight.WORKLOAD, now)
     documents = {
-        "results.json": json.dumps(_json_safe(results), indent=1, allow_nan=False) + "\n",
+        "results.json": json.dumps(json_safe(results), indent=1, allow_nan=False) + "\n",
         "summary.md": render_markdown(results),
         "index.html": render_html(results),
     }
