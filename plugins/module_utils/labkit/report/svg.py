@@ -431,6 +431,19 @@ class Bar:
     tooltip: str | None = None
 
 
+def _close_plot(out: list[str], left: float, top: float, plot_w: float, plot_h: float, x_label: str,
+                legend_svg: str, note: str | None, width: float, height: float) -> str:
+    """The end of a lanes chart: the plot's frame, the x label, the legend (when any), the note."""
+    out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="{AXIS}"/>')
+    out.append(_text(left + plot_w / 2, top + plot_h + 34, x_label, 12))
+    if legend_svg:
+        out.append(f'<g transform="translate(0 {top + plot_h + 52:.1f})">{legend_svg}</g>')
+    if note:
+        out.append(_note_svg(note, left, height - 6, width - left - 8))
+    out.append("</svg>")
+    return "".join(out)
+
+
 def lanes_chart(
     title: str,
     bars: Sequence[Bar],
@@ -483,14 +496,7 @@ def lanes_chart(
         )
         if bar.label and x1 - x0 > 7 * len(bar.label) + 6 and lane_height >= 16:
             out.append(_text((x0 + x1) / 2, y + (lane_height - 6) / 2 + 4, bar.label, 10, color="#fff"))
-    out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="{AXIS}"/>')
-    out.append(_text(left + plot_w / 2, top + plot_h + 34, x_label, 12))
-    if legend_items:
-        out.append(f'<g transform="translate(0 {top + plot_h + 52:.1f})">{legend_svg}</g>')
-    if note:
-        out.append(_note_svg(note, left, height - 6, width - left - 8))
-    out.append("</svg>")
-    return "".join(out)
+    return _close_plot(out, left, top, plot_w, plot_h, x_label, legend_svg if legend_items else "", note, width, height)
 
 
 def stacked_lanes(
@@ -694,11 +700,4 @@ def track_lanes(title: str, lanes: Sequence[TrackLane], x_label: str, width: int
                            f'stroke="#C00000" stroke-width="2"><title>{escape(tip)}</title></line>')
         out.append(f'<line x1="{left}" y1="{y + lane_h:.1f}" x2="{left + plot_w}" y2="{y + lane_h:.1f}" stroke="{AXIS}" stroke-opacity="0.4"/>')
         y += lane_h
-    out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="{AXIS}"/>')
-    out.append(_text(left + plot_w / 2, top + plot_h + 34, x_label, 12))
-    if legend_items:
-        out.append(f'<g transform="translate(0 {top + plot_h + 52:.1f})">{legend_svg}</g>')
-    if note:
-        out.append(_note_svg(note, left, height - 6, width - left - 8))
-    out.append("</svg>")
-    return "".join(out)
+    return _close_plot(out, left, top, plot_w, plot_h, x_label, legend_svg if legend_items else "", note, width, height)
