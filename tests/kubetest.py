@@ -15,13 +15,13 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from labkube.cluster import LocalKube
+from labkube.cluster import CGROUP_V1_ROOT, LocalKube
 from labtest import REPO, run_playbook
 
 
@@ -31,6 +31,8 @@ class RealKube:
 
     kube: LocalKube
     inventory: Path
+    up_output: str = ""  # what ./lab kube up said ("" when the cluster was started outside the tests)
+    leftovers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # see plant_leftovers
 
     @property
     def kubeconfig(self) -> Path:
@@ -52,6 +54,20 @@ def unavailable_reason() -> str | None:
     if os.geteuid() != 0:
         return "the local Kubernetes needs root (containerd, the kubelet's mounts and cgroups): sudo ./lab test"
     return None
+
+
+def plant_leftovers() -> list[subprocess.Popen[bytes]]:
+    """What a local cluster killed with its test session leaves (as one did before a CI run):
+    a sandbox host's namespace with a process in it, a node cgroup with a process in it, a pod
+    bridge. up must clear them, not fail on them. Returns the planted processes."""
+    subprocess.run(["ip", "netns", "add", "lab-sbx-lkube-0"], capture_output=True)  # may be there already
+    in_netns = subprocess.Popen(["ip", "netns", "exec", "lab-sbx-lkube-0", "sleep", "3600"], start_new_session=True)
+    in_cgroup = subprocess.Popen(["sleep", "3600"], start_new_session=True)
+    cgroup = CGROUP_V1_ROOT / "pids" / "lab-kube-lab-kube-2"
+    cgroup.mkdir(exist_ok=True)
+    (cgroup / "cgroup.procs").write_text(str(in_cgroup.pid))
+    subprocess.run(["ip", "link", "add", "labkube2", "type", "bridge"], capture_output=True)
+    return [in_netns, in_cgroup]
 
 
 def _up(workdir: Path, inventory: Path) -> subprocess.CompletedProcess[str]:
@@ -77,13 +93,14 @@ def real_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKube]:
         return
     workdir = tmp_path_factory.mktemp("kube")
     inventory = workdir.parent / "kube-local.yml"
+    planted = plant_leftovers()
     done = _up(workdir, inventory)
     if done.returncode != 0:
         pytest.fail("./lab kube up failed; its output:\n" + done.stderr[-6000:] + done.stdout[-2000:], pytrace=False)
     kube = LocalKube(workdir, Path("/nonexistent"), log=lambda _: None)
     assert kube.load()
     try:
-        yield RealKube(kube, inventory)
+        yield RealKube(kube, inventory, up_output=done.stderr, leftovers=planted)
     finally:
         left = kube.down()
         assert not left, f"./lab kube down left: {left}"

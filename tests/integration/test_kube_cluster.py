@@ -48,6 +48,19 @@ def cluster_config(real: RealKube, **extra: Any) -> Any:
     return done
 
 
+def test_up_first_clears_what_a_killed_cluster_left(real_kube: RealKube) -> None:
+    if not real_kube.up_output:
+        pytest.skip("the cluster was started outside the tests (LAB_KUBE_WORKDIR)")
+    said = real_kube.up_output
+    assert "removed network namespace lab-sbx-lkube-0" in said, said[-3000:]
+    assert "removed cgroup lab-kube-lab-kube-2 and the 1 process(es) in it" in said, said[-3000:]
+    assert "removed bridge labkube2" in said, said[-3000:]
+    for planted in real_kube.leftovers:
+        assert planted.wait(timeout=10) == -9, planted.args
+    # The cluster it then started uses those names: the second node is Ready in its own namespace.
+    assert ready(real_kube, "lab-kube-2")
+
+
 def test_cluster_config_labels_untaints_and_makes_a_restricted_namespace(real_kube: RealKube) -> None:
     first = real_kube.nodes[0]
     # Upstream Kubernetes does not taint a node it did not make a control plane: taint it as

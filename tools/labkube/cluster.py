@@ -299,6 +299,8 @@ class LocalKube:
     # ---- up -------------------------------------------------------------------------------
     def up(self, *, nodes: int = 1, inventory: Path | None = None, timeout_s: float = 180.0) -> None:
         self.preflight()
+        for line in self.clear_leftovers():
+            self.log(line)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / MARKER_FILE).write_text("made by ./lab kube up; ./lab kube down removes this folder\n")
         self._save()
@@ -331,6 +333,43 @@ class LocalKube:
             self.write_inventory(inventory)
         self.log(f"Kubernetes {KUBERNETES_VERSION} is up in {time.monotonic() - started:.0f} s: "
                  f"{len(members)} node(s) Ready; kubeconfig {self.admin_kubeconfig}")
+
+    def clear_leftovers(self) -> list[str]:
+        """Remove what a local cluster that was killed rather than stopped left on this machine:
+        its sandbox hosts' namespaces (``lab-sbx-lkube-<n>``, a fixed name: the next up cannot
+        make them again), its node cgroups and what runs in them (pods whose shims outlived
+        containerd), its pod bridges and its mounts. Only when no cluster is running: the API
+        server's and etcd's ports are free (preflight refuses otherwise), so nothing with these
+        names belongs to a live one. Returns what was removed, in words."""
+        busy = [port for port in (API_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT) if _port_in_use(port)]
+        if busy:
+            raise KubeError(f"ports {', '.join(map(str, busy))} are in use: a cluster is running; "
+                            "its leftovers are not leftovers (./lab kube status)")
+        from labsandbox import teardown
+        done, problems = teardown(self.workdir / "sandbox", SANDBOX_ID)
+        removed = [what for what in done if not what.startswith(f"removed {self.workdir}")]
+        names = sorted({top.name for hierarchy in CGROUP_V1_ROOT.iterdir() if not hierarchy.is_symlink()
+                        for top in hierarchy.glob("lab-kube-*") if top.is_dir()})
+        for name in names:
+            dirs = _cgroup_tree(name)
+            killed = cgroups.kill_all(dirs)
+            problems += cgroups.remove(dirs)
+            removed.append(f"removed cgroup {name}" + (f" and the {len(killed)} process(es) in it" if killed else ""))
+        links = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True).stdout
+        for line in links.splitlines():
+            name = line.split(":", 2)[1].strip().split("@", 1)[0] if line.count(":") >= 2 else ""
+            if name.startswith("labkube") and name[len("labkube"):].isdigit():
+                subprocess.run(["ip", "link", "del", name], capture_output=True)
+                removed.append(f"removed bridge {name}")
+        for old in _old_workdirs(self.workdir):
+            problems += _unmount_under(old)
+            removed.append(f"unmounted what the kubelet and containerd had mounted under {old}")
+        if problems:
+            raise KubeError("a local Kubernetes that was not stopped left what cannot be removed: "
+                            + "; ".join(problems))
+        if removed:
+            removed.insert(0, "a local Kubernetes that was not stopped left things behind; removing them")
+        return removed
 
     def _sandbox_nodes(self, count: int) -> list[Node]:
         """Nodes 2..N, each in a sandbox host (labsandbox: its own network, mount and UTS
@@ -640,6 +679,18 @@ def _kill_shims(workdir: Path) -> None:
                 os.kill(int(proc.name), signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _old_workdirs(current: Path) -> list[Path]:
+    """The work folders of other local clusters that still have mounts (their nodes' kubelet
+    and containerd folders), found by the marker file up writes."""
+    found = set()
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        head, sep, _ = point.partition("/nodes/lab-kube-")
+        if sep and Path(head, MARKER_FILE).exists() and Path(head) != current:
+            found.add(Path(head))
+    return sorted(found)
 
 
 def _unmount_under(workdir: Path) -> list[str]:
