@@ -22,7 +22,7 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 options:
   manifest:
-    description: The batch/v1 Job to create, as a dict (rendered by the playbook).
+    description: The batch/v1 Job to create, as a dict (the pi role builds it with the lab_pi_job filter).
     type: dict
     required: true
   run:
@@ -71,7 +71,7 @@ author: Pi cluster lab
 EXAMPLES = r"""
 - name: Run each planned point as an Indexed Job
   lab_k8s_job_run:
-    manifest: "{{ lookup('ansible.builtin.template', 'pi-job.yaml.j2') | from_yaml }}"
+    manifest: "{{ item | lab_pi_job(pi_k3s_job, 'python') }}"
     run: "{{ item }}"
     namespace: lab
     kubeconfig: artifacts/pi-cluster/kubeconfig.yaml

@@ -1,5 +1,5 @@
-"""Run lab_k8s_job_run once through a real ansible-playbook run: the π Job the pi role renders
-(pi-job.yaml.j2 with the role's defaults) for one planned point, against any cluster's
+"""Run lab_k8s_job_run once through a real ansible-playbook run: the π Job the pi role builds
+(lab_pi_job with run_k3s.yml's settings and the role's defaults) for one planned point, against any cluster's
 kubeconfig (the stand-in API of tests/fake_k8s_api.py, or the real local Kubernetes)."""
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from k8s_manifests import PI_JOB, pi_job_settings
 from labtest import REPO, run_playbook
 
 
@@ -19,7 +20,7 @@ def planned(run_id: str, workers: int, work: int) -> dict[str, Any]:
 def run_module(tmp_path: Path, kubeconfig: Path, run: dict[str, Any], *args: str,
                image: str = "python:3.13-slim", extra_vars: dict[str, Any] | None = None,
                **module_args: Any) -> tuple[dict[str, Any], str]:
-    """Render the Job with the role's template and defaults, run the module, return its result and the output."""
+    """Build the Job as the role does, with its defaults, run the module, return its result and the output."""
     out = tmp_path / "result.json"
     playbook = tmp_path / "run.yml"
     playbook.write_text(json.dumps([{
@@ -30,12 +31,11 @@ def run_module(tmp_path: Path, kubeconfig: Path, run: dict[str, Any], *args: str
         "vars_files": [str(REPO / "roles" / "lab_common" / "defaults" / "main.yml"),
                        str(REPO / "roles" / "pi" / "defaults" / "main.yml")],
         "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}", "lab_root": str(REPO),
-                 "planned_run": run},
+                 "pi_k3s_run": run, "pi_k3s_kernel": "python", "pi_k3s_job": pi_job_settings()},
         "tasks": [
             {"name": "Run the Job", "lab_k8s_job_run": {
-                "manifest": "{{ lookup('ansible.builtin.template', '" + str(REPO / "roles/pi/templates/pi-job.yaml.j2")
-                            + "', template_vars={'pi_k3s_run': planned_run, 'pi_k3s_kernel': 'python'}) | from_yaml }}",
-                "run": "{{ planned_run }}",
+                "manifest": "{{ " + PI_JOB + " }}",
+                "run": "{{ pi_k3s_run }}",
                 "namespace": "lab",
                 "kubeconfig": str(kubeconfig),
                 "poll_interval": 0.1,

@@ -22,9 +22,24 @@ def pinned_kubernetes_version() -> str:
     return f"{major}.{minor}.0"
 
 
-def render_templates(tmp_path: Path, templates: Mapping[str, Path], vars_files: list[Path],
+# The settings every π Job is built from, where the pi role keeps them (run_k3s.yml), and the
+# expression that builds one (the role's own): play variables pi_k3s_run, pi_k3s_kernel, pi_k3s_job.
+PI_RUN_K3S = REPO / "roles" / "pi" / "tasks" / "run_k3s.yml"
+PI_JOB = "pi_k3s_run | lab_pi_job(pi_k3s_job, pi_k3s_kernel)"
+
+
+def pi_job_settings() -> dict[str, Any]:
+    """run_k3s.yml's pi_k3s_job (the block that runs the probe and the points), read from the role."""
+    for task in yaml.safe_load(PI_RUN_K3S.read_text()):
+        if "pi_k3s_job" in (task.get("vars") or {}):
+            return dict(task["vars"]["pi_k3s_job"])
+    raise AssertionError(f"no task of {PI_RUN_K3S} defines pi_k3s_job")
+
+
+def render_templates(tmp_path: Path, templates: Mapping[str, Path | str], vars_files: list[Path],
                      play_vars: Mapping[str, Any], extra_vars: dict | None = None) -> dict[str, list[dict]]:
-    """Render each template (name -> source) with the template module in a real ansible-playbook run.
+    """Render each source (name -> a template file, or a Jinja expression such as PI_JOB) in a real
+    ansible-playbook run: a file with the template module, an expression through to_nice_yaml.
 
     The lab_common defaults (the shared variables the roles' defaults refer to) are loaded
     before vars_files, as a role's dependency would provide them.
@@ -43,7 +58,9 @@ def render_templates(tmp_path: Path, templates: Mapping[str, Path], vars_files: 
             {"name": "Make the output folder", "ansible.builtin.file": {"path": str(out), "state": "directory",
                                                                          "mode": "0755"}},
             *[{"name": f"Render {name}", "ansible.builtin.template": {
-                "src": str(src), "dest": str(out / f"{name}.yaml"), "mode": "0644"}}
+                "src": str(src), "dest": str(out / f"{name}.yaml"), "mode": "0644"}} if isinstance(src, Path)
+              else {"name": f"Render {name}", "ansible.builtin.copy": {
+                  "content": "{{ " + src + " | to_nice_yaml }}", "dest": str(out / f"{name}.yaml"), "mode": "0644"}}
               for name, src in templates.items()],
         ],
     }]))

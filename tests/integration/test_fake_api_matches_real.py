@@ -3,8 +3,8 @@
 The fast fault-injection tests run lab_k8s_job_run and bench-pi.yml against the
 stand-in, so they only prove something about the real cluster while the stand-in
 answers the way the real API server, Job controller and kubelet do, in every
-field the kit reads. This test keeps it honest: it renders the π Job the role
-renders (pi-job.yaml.j2, 2 workers x 8 000 000 samples, kernel python: seconds of
+field the kit reads. This test keeps it honest: it builds the π Job the role
+builds (lab_pi_job, 2 workers x 8 000 000 samples, kernel python: seconds of
 sampling each, so that the polls see them run), runs that same manifest through
 the kit's own code path (`labkit.backends.k3s.run_indexed_job` with the
 `kubernetes` client built from each kubeconfig, the Job kept until it has been read) against the stand-in and against the real cluster, and compares:
@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 
 from fake_k8s_api import FakeApiServer
-from k8s_manifests import render_templates
+from k8s_manifests import PI_JOB, pi_job_settings, render_templates
 from kubetest import RealKube
 from labkit.backends import k3s
 from labkit.k8s_jobs import COMPLETION_INDEX_KEY, PHASE_FIELDS, parse_time, pod_index
@@ -61,7 +61,6 @@ from kubernetes.dynamic import DynamicClient  # noqa: E402
 
 NAMESPACE = "lab"
 WORKERS_DIR = REPO / "plugins" / "workers"
-JOB_TEMPLATE = REPO / "roles" / "pi" / "templates" / "pi-job.yaml.j2"
 PI_DEFAULTS = REPO / "roles" / "pi" / "defaults" / "main.yml"
 
 # How a field is compared: VALUE where the value is the API's vocabulary (the same on any
@@ -382,8 +381,8 @@ def planned(tag: str, workers: int, work: int) -> dict[str, Any]:
 
 def run_on_both(real: RealKube, tmp: Path, run: dict[str, Any]) -> dict[str, Observed]:
     """The pi role's Job for `run`, rendered once, run on the stand-in and on the real cluster."""
-    rendered = render_templates(tmp, {"job": JOB_TEMPLATE}, [PI_DEFAULTS],
-                                {"pi_k3s_run": run, "pi_k3s_kernel": "python"},
+    rendered = render_templates(tmp, {"job": PI_JOB}, [PI_DEFAULTS],
+                                {"pi_k3s_run": run, "pi_k3s_kernel": "python", "pi_k3s_job": pi_job_settings()},
                                 {"pi_k3s_image": real.images["worker"], "pi_k3s_image_pull_policy": "Never",
                                  "pi_k3s_namespace": NAMESPACE})
     (manifest,) = rendered["job"]

@@ -62,7 +62,7 @@ def test_every_sample_is_counted_once_by_real_pods_on_real_nodes(bench: dict[str
 def test_the_scheduler_spreads_a_runs_pods_over_the_nodes(bench: dict[str, Any], configured_kube: RealKube) -> None:
     if len(configured_kube.nodes) < 2:
         pytest.skip("one node: nothing to spread over (./lab kube up --nodes 2)")
-    # pi-job.yaml.j2 asks for at most one pod of skew per host: N=2 on two nodes is one each.
+    # lab_pi_job asks for at most one pod of skew per host: N=2 on two nodes is one each.
     for run in bench["results"]["runs"]:
         if run["workers"] == 2:
             assert len({r["node"] for r in run["results"]}) == 2, run["results"]

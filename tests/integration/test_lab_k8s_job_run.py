@@ -1,7 +1,7 @@
 """lab_k8s_job_run through a real ansible-playbook run, against tests/fake_k8s_api.py.
 
 The fake answers the real `kubernetes` client's requests and runs every pod's
-command (the rendered pi-job.yaml.j2, the real pi_worker.py) as a local process;
+command (the π Job lab_pi_job builds, the real pi_worker.py) as a local process;
 it is a stand-in for the API, not K3s (see its docstring for what it cannot show).
 """
 from __future__ import annotations

@@ -103,3 +103,61 @@ def test_run_item_hands_the_pod_exactly_its_arguments(tmp_path: Path) -> None:
 def test_index_sets_of_the_job_status_are_read() -> None:
     assert k8s_items.parse_indexes("1,3-5") == {1, 3, 4, 5}
     assert k8s_items.parse_indexes("") == set() and k8s_items.parse_indexes(None) == set()
+
+
+PI_RUN = {"run_id": "pi-20261127-0400-strong-n3-r1", "workers": 3, "work": 30_000_000, "seed": 7, "mode": "strong"}
+
+
+def test_the_pi_job_is_an_indexed_job_of_its_run_with_one_attempt() -> None:
+    pod = k8s_items.PodSettings(image="python:3.13-slim", run_as_user=65534)
+    job = k8s_items.pi_job(PI_RUN, "lab", pod, configmap="pi-worker", kernel="numpy", deadline_s=600)
+    kubernetes_validate.validate(job, pinned_kubernetes_version(), strict=True)
+    spec = job["spec"]
+    assert (spec["completions"], spec["parallelism"], spec["backoffLimit"], spec["activeDeadlineSeconds"]) == (3, 3, 0, 600)
+    assert "backoffLimitPerIndex" not in spec and "podFailurePolicy" not in spec
+    (container,) = spec["template"]["spec"]["containers"]
+    assert container["command"] == ["python3", "/opt/lab/pi_worker.py", "--count", "3", "--samples", "30000000",
+                                    "--seed", "7", "--run-id", PI_RUN["run_id"], "--kernel", "numpy"]
+    assert spec["template"]["metadata"]["labels"]["lab/run_id"] == PI_RUN["run_id"]
+    (spread,) = spec["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["labelSelector"]["matchLabels"] == {"lab/run_id": PI_RUN["run_id"]}
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert restricted_violations(spec["template"]["spec"]) == []
+    # A probe is sized by time: the planned argv's --autorange, not a sample count.
+    probe = dict(PI_RUN, mode="probe", workers=1, items=[{"argv": ["python3", "w.py", "--autorange", "0.25"]}])
+    command = k8s_items.pi_job(probe, "lab", pod, configmap="pi-worker", kernel="python",
+                               deadline_s=None, spread="")["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[3:6] == ["1", "--autorange", "0.25"] and "--samples" not in command
+
+
+def test_both_workloads_pods_come_from_the_one_template() -> None:
+    """The π Job and the segments' Job differ in what they run and mount, nowhere else."""
+    pi = k8s_items.pi_job(PI_RUN, "lab", POD, configmap="pi-worker", kernel="python", deadline_s=None,
+                          spread="")["spec"]["template"]["spec"]
+    segments = k8s_items.job("j", "lab", items(), 2, POD, retries=0, deadline_s=None,
+                             component="t")["spec"]["template"]["spec"]
+
+    def shape(spec: dict) -> dict:
+        spec = copy.deepcopy(spec)
+        (container,) = spec.pop("containers")
+        for key in ("command", "env", "volumeMounts"):
+            container.pop(key)
+        spec.pop("volumes")
+        return dict(spec, container=container)
+
+    assert shape(pi) == shape(segments)
+    assert shape(pi)["container"]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_pod_settings_from_ansible_values() -> None:
+    pod = k8s_items.PodSettings.from_mapping({"image": "img", "run_as_user": "65534", "run_as_group": "",
+                                              "lost_node_s": 30.0, "node_selector": {"role": "worker"},
+                                              "cpu_limit": "", "claim": None})
+    assert (pod.run_as_user, pod.run_as_group, pod.lost_node_s, pod.cpu_limit, pod.claim) == (65534, None, 30, "", "")
+    with pytest.raises(ValueError, match="run_as_user must be a whole number, got 'nobody'"):
+        k8s_items.PodSettings.from_mapping({"image": "img", "run_as_user": "nobody"})
+    with pytest.raises(ValueError, match="unknown pod setting.*cpu_requests"):
+        k8s_items.PodSettings.from_mapping({"image": "img", "cpu_requests": "1"})
+    with pytest.raises(ValueError, match="claim"):  # files need the node storage
+        k8s_items.job("j", "lab", items(), 1, k8s_items.PodSettings(image="img"), retries=0, deadline_s=None,
+                      component="t")

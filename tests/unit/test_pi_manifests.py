@@ -13,7 +13,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from k8s_manifests import pinned_kubernetes_version, render_templates, restricted_violations
+from k8s_manifests import PI_JOB, pi_job_settings, pinned_kubernetes_version, render_templates, restricted_violations
 from labtest import REPO
 
 K8S_VERSION = pinned_kubernetes_version()
@@ -25,10 +25,12 @@ RUN = {"run_id": "pi-20261125-031500-strong-n3-r2", "workers": 3, "work": 20_000
 
 
 def render(tmp_path: Path, extra_vars: dict | None = None, run: dict | None = None) -> dict[str, list[dict]]:
-    """Render both templates with the role defaults through the template module; parse every object."""
-    templates = {"configmap": TEMPLATES / "pi-worker-configmap.yaml.j2", "job": TEMPLATES / "pi-job.yaml.j2"}
+    """Render the ConfigMap (its template) and the Job (the role's lab_pi_job call) with the role
+    defaults in a real playbook run; parse every object."""
+    templates = {"configmap": TEMPLATES / "pi-worker-configmap.yaml.j2", "job": PI_JOB}
     return render_templates(tmp_path, templates, [DEFAULTS],
-                            {"lab_root": str(REPO), "pi_k3s_run": run or RUN, "pi_k3s_kernel": "python"},
+                            {"lab_root": str(REPO), "pi_k3s_run": run or RUN, "pi_k3s_kernel": "python",
+                             "pi_k3s_job": pi_job_settings()},
                             extra_vars)
 
 
@@ -91,10 +93,9 @@ def test_the_job_is_an_indexed_job_of_the_run(default_render: dict[str, list[dic
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     # The index comes from Kubernetes, never from the command line.
     assert "--index" not in container["command"] and "JOB_COMPLETION_INDEX" not in env
-    (mount,) = container["volumeMounts"]
-    assert mount["mountPath"] == "/opt/lab" and mount["readOnly"] is True
-    (volume,) = pod["volumes"]
-    assert volume["name"] == mount["name"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/opt/lab"]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
     assert volume["configMap"]["name"] == "pi-worker"
     assert volume["configMap"]["defaultMode"] == 0o444
     assert container["resources"]["requests"]["cpu"] == "900m"

@@ -146,9 +146,6 @@ class Cluster:
 
     settings: Mapping[str, Any]
 
-    # The k3s option's keys that are PodSettings fields.
-    POD_FIELDS = ("image", "claim", "storage_mount", "pull_policy", "run_as_user", "cpu_request", "cpu_limit",
-                  "memory_request", "memory_limit", "node_selector", "lost_node_s")
     WORKER = "transcode_segment.sh"   # the worker's name in the ConfigMap (k8s_items.PROGRAM_DIR)
 
     def folder(self, root: str, work: str) -> str:
@@ -159,7 +156,8 @@ class Cluster:
         from ..backends.k3s import K3sBackend, NodeFiles, api_client
 
         given = self.settings
-        pod = k8s_items.PodSettings(**{key: given[key] for key in self.POD_FIELDS if given.get(key) is not None})
+        pod = k8s_items.PodSettings.from_mapping(
+            {key: value for key, value in given.items() if key in k8s_items.PodSettings.__dataclass_fields__})
         with open(worker, encoding="utf-8") as program:
             programs = {self.WORKER: program.read()}
         files = NodeFiles(given.get("nodes") or [], {work: self.folder(str(given["node_storage"]), work)}, children)
