@@ -74,8 +74,9 @@ def keyframe_bytes(packets: Sequence[tuple[bool, int]], starts: Sequence[int]) -
     """Mean size of the keyframes the seams forced against the output's other keyframes and frames.
 
     packets: (keyframe, size in bytes) per output frame, in presentation order."""
-    forced = [size for i, (_key, size) in enumerate(packets) if i in set(starts)]
-    other_keys = [size for i, (key, size) in enumerate(packets) if key and i not in set(starts)]
+    at_seam = set(starts)  # once, not per frame: an hour of video is 10⁵ frames
+    forced = [size for i, (_key, size) in enumerate(packets) if i in at_seam]
+    other_keys = [size for i, (key, size) in enumerate(packets) if key and i not in at_seam]
     frames = [size for _key, size in packets]
     return {
         "forced_keyframe_bytes": mean(forced) if forced else None,
