@@ -4,7 +4,7 @@ The fast fault-injection tests run lab_k8s_job_run and bench-pi.yml against the
 stand-in, so they only prove something about the real cluster while the stand-in
 answers the way the real API server, Job controller and kubelet do, in every
 field the kit reads. This test keeps it honest: it builds the π Job the role
-builds (lab_pi_job, 2 workers x 8 000 000 samples, kernel python: seconds of
+builds (lab_pi_job, 2 workers x 24 000 000 samples, kernel python: seconds of
 sampling each, so that the polls see them run), runs that same manifest through
 the kit's own code path (`labkit.backends.k3s.run_indexed_job` with the
 `kubernetes` client built from each kubeconfig, the Job kept until it has been read) against the stand-in and against the real cluster, and compares:
@@ -397,7 +397,9 @@ def run_on_both(real: RealKube, tmp: Path, run: dict[str, Any]) -> dict[str, Obs
 def complete(configured_kube: RealKube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Observed]]:
     # About a second of sampling per worker: long enough for the 0.2 s polls to catch the
     # containers running on both sides (what the kit reads then is compared too).
-    yield run_on_both(configured_kube, tmp_path_factory.mktemp("drift-complete"), planned("ok", 2, 16_000_000))
+    # About 3 s per pod: the kubelet posts a container's state on its own relist (about 1 s),
+    # so one that runs 1 s may go from waiting to terminated without a poll seeing it run.
+    yield run_on_both(configured_kube, tmp_path_factory.mktemp("drift-complete"), planned("ok", 2, 48_000_000))
 
 
 @pytest.fixture(scope="module")
