@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from kubetest import RealKube, pods, wait_until
+from labkube.cluster import KubeError, LocalKube
 from labtest import REPO, run_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.kube]
@@ -218,6 +219,13 @@ def test_a_second_up_is_refused_before_it_changes_anything(real_kube: RealKube, 
     other = labkube("up", "--workdir", str(tmp_path / "other"), "--inventory", str(tmp_path / "inv.yml"))
     assert other.returncode == 1
     assert "ports 6443, 2479, 2480" in other.stderr and "in use" in other.stderr, other.stderr
+    # It names the running cluster's folder and how to stop it.
+    workdir = real_kube.kube.workdir
+    assert f"a local Kubernetes runs from {workdir} (./lab kube down --workdir {workdir})" in other.stderr, other.stderr
+    # The leftover sweep refuses too: what a running cluster made is not a leftover.
+    with pytest.raises(KubeError, match="ports 6443, 2479, 2480 are in use: a local Kubernetes runs from"):
+        LocalKube(tmp_path / "third", Path("/nonexistent"), log=lambda _: None).clear_leftovers()
+    assert sorted(real_kube.kube.ready_nodes()) == sorted(real_kube.nodes)
     assert not (tmp_path / "other").exists() and not (tmp_path / "inv.yml").exists()
     assert sorted(real_kube.kube.ready_nodes()) == sorted(real_kube.nodes)
 

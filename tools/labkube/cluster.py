@@ -191,8 +191,7 @@ class LocalKube:
                             "choose another --workdir")
         busy = [port for port in (API_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, 10250, 10257, 10259) if _port_in_use(port)]
         if busy:
-            raise KubeError(f"ports {', '.join(map(str, busy))} are in use on this machine: is another Kubernetes "
-                            "or etcd running? (./lab kube status)")
+            raise KubeError(f"ports {', '.join(map(str, busy))} are in use on this machine: {_who_runs()}")
 
     # ---- processes ------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str], node: Node | None = None, env: Mapping[str, str] | None = None,
@@ -343,8 +342,8 @@ class LocalKube:
         names belongs to a live one. Returns what was removed, in words."""
         busy = [port for port in (API_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT) if _port_in_use(port)]
         if busy:
-            raise KubeError(f"ports {', '.join(map(str, busy))} are in use: a cluster is running; "
-                            "its leftovers are not leftovers (./lab kube status)")
+            raise KubeError(f"ports {', '.join(map(str, busy))} are in use: {_who_runs()}; "
+                            "what it made is not a leftover")
         from labsandbox import teardown
         done, problems = teardown(self.workdir / "sandbox", SANDBOX_ID)
         removed = [what for what in done if not what.startswith(f"removed {self.workdir}")]
@@ -679,6 +678,28 @@ def _kill_shims(workdir: Path) -> None:
                 os.kill(int(proc.name), signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _who_runs() -> str:
+    """Which local cluster holds the ports, as a sentence saying how to stop it: the work folder
+    of a running etcd or kube-apiserver started by up (its arguments name files in it)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
+        except OSError:
+            continue
+        if not argv or Path(argv[0]).name not in ("etcd", "kube-apiserver"):
+            continue
+        for arg in argv[1:]:
+            path = Path(arg.partition("=")[2] or arg)
+            if path.is_absolute():
+                folder = next((d for d in path.parents if (d / MARKER_FILE).exists()), None)
+                if folder is not None:
+                    found.add(folder)
+    if not found:
+        return "is another Kubernetes or etcd running? (./lab kube status)"
+    return "; ".join(f"a local Kubernetes runs from {d} (./lab kube down --workdir {d})" for d in sorted(found))
 
 
 def _old_workdirs(current: Path) -> list[Path]:
