@@ -361,6 +361,7 @@ class LocalKube:
                 subprocess.run(["ip", "link", "del", name], capture_output=True)
                 removed.append(f"removed bridge {name}")
         for old in _old_workdirs(self.workdir):
+            _kill_shims(old)
             problems += _unmount_under(old)
             removed.append(f"unmounted what the kubelet and containerd had mounted under {old}")
         if problems:
