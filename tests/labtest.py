@@ -51,3 +51,31 @@ def run_playbook(
         timeout=timeout,
         check=False,
     )
+
+
+def processes_left(mark: str, timeout_s: float = 30.0) -> list[str]:
+    """The processes whose command line holds `mark` (a test's own folder) still there after
+    up to timeout_s seconds, as "pid: command line"; empty once all are gone. What a killed
+    playbook started must end with it: its workers, its detached jobs, their encoders."""
+    import time
+
+    def left() -> list[str]:
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    line = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    zombie = fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+            except OSError:
+                continue
+            if mark in line and not zombie:
+                found.append(f"{entry}: {line[:300]}")
+        return found
+
+    deadline = time.monotonic() + timeout_s
+    while (found := left()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found

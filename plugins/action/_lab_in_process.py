@@ -19,12 +19,14 @@ LAB_MODULES_IN_PROCESS=0 turns it off (every module then runs the usual way).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import json
 import os
 import random
 import runpy
 import signal
+import sys
 import time
 import traceback
 from typing import Any
@@ -37,6 +39,7 @@ from ansible.plugins.action import ActionBase
 # The labkit core, importable as ansible.module_utils.labkit as it is inside AnsiballZ.
 MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
 PROFILE = "legacy"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _in_process_enabled() -> bool:
@@ -56,6 +59,7 @@ class InProcessModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         self._supports_check_mode = True
         self._supports_async = True
+        _die_with_playbook()
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         name = self._task.action.split(".")[-1]
@@ -129,6 +133,21 @@ class InProcessModule(ActionBase):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return stdout.getvalue(), code
+
+
+def _die_with_playbook() -> None:
+    """End this worker when ansible-playbook dies (kill -9, a closed terminal). Ansible starts
+    each worker in a session of its own, so a signal to the playbook's process group misses
+    it; a worker retrying a task (`until:`, as the segment step's follower does) then sends one
+    callback per retry to a parent that no longer reads them, and blocks for ever once the
+    pipe is full. Linux only (prctl); a detached job forked from here does not inherit it."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        parent = os.getppid()
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # it died before the request took effect
+            os._exit(1)
 
 
 def _write_job(path: str, data: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ import pytest
 from kubetest import RealKube, pods, wait_until
 from labkit import k8s_items
 from labkit.backends import WorkItem
-from labtest import BIN, REPO, ansible_env, run_playbook
+from labtest import BIN, REPO, ansible_env, processes_left, run_playbook
 from mediatest import lavfi_video, min_psnr, probe
 
 pytestmark = [pytest.mark.integration, pytest.mark.kube]
@@ -165,6 +165,7 @@ def test_a_killed_playbook_leaves_no_job_and_a_rerun_finishes(configured_kube: R
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     wait_until("the Job of the killed run is gone", lambda: leftovers(configured_kube) == [], 60)
+    assert processes_left(str(tmp_path)) == []  # its workers and its detached job ended with it
     again = transcode(configured_kube, source, tmp_path, transcode_segment_seconds=1, transcode_preset="slow")
     assert again.returncode == 0, again.stdout[-5000:]
     output = Path(json.loads((tmp_path / "reports" / "latest-transcode" / "results.json").read_text())

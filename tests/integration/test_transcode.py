@@ -279,7 +279,7 @@ def test_killing_the_playbook_mid_segments_then_rerunning(videos: dict[str, Path
     import signal
     import time
 
-    from labtest import BIN, ansible_env
+    from labtest import BIN, ansible_env, processes_left
 
     extra = {"video": str(videos["open_gop"]), **dirs(tmp_path), "transcode_segment_seconds": 1.5,
              "transcode_workers": 1}
@@ -310,6 +310,9 @@ def test_killing_the_playbook_mid_segments_then_rerunning(videos: dict[str, Path
     assert set(json.loads(manifest.read_text())["segments"]) == done_before
     assert 1 <= len(done_before) < 8
     assert not (tmp_path / "reports").exists()
+    # Nothing of the killed run stays: Ansible's workers live in sessions of their own, out of
+    # reach of the kill, and must end with the playbook; the detached job and its encoders too.
+    assert processes_left(str(tmp_path)) == []
     import fcntl
 
     with open(manifest.parent / ".lock", "rb") as fh:  # free again: the run is gone
