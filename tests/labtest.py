@@ -53,26 +53,39 @@ def run_playbook(
     )
 
 
+def processes_with(marker: str) -> list[int]:
+    """Processes whose command line contains marker (the sandbox hosts share our process table)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if marker.encode() in fh.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
 def processes_left(mark: str, timeout_s: float = 30.0) -> list[str]:
     """The processes whose command line holds `mark` (a test's own folder) still there after
-    up to timeout_s seconds, as "pid: command line"; empty once all are gone. What a killed
-    playbook started must end with it: its workers, its detached jobs, their encoders."""
+    up to timeout_s seconds, zombies aside, as "pid: command line"; empty once all are gone.
+    What a killed playbook started must end with it: its workers, its detached jobs, their encoders."""
     import time
 
     def left() -> list[str]:
         found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == os.getpid():
-                continue
+        for pid in processes_with(mark):
             try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                with open(f"/proc/{pid}/stat", "rb") as fh:
+                    if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                        continue
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
                     line = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    zombie = fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
             except OSError:
                 continue
-            if mark in line and not zombie:
-                found.append(f"{entry}: {line[:300]}")
+            found.append(f"{pid}: {line[:300]}")
         return found
 
     deadline = time.monotonic() + timeout_s

@@ -18,6 +18,7 @@ import pytest
 from labkit.backends import WorkItem, lost_hosts_text
 from labkit.backends.ssh import SshBackend, SshHost, check_hosts
 from labkit.supervise import Children
+from labtest import processes_with
 from sandbox import Sandbox, SandboxHost, SandboxUnavailable, unavailable_reason
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.integration]
@@ -97,21 +98,6 @@ def stop_host(box: Sandbox, host: SandboxHost) -> None:
             pass
     subprocess.run(["ip", "link", "del", host.veth], capture_output=True)
     subprocess.run(["ip", "netns", "del", host.netns], capture_output=True)
-
-
-def processes_with(marker: str) -> list[int]:
-    """Processes whose command line contains marker (the sandbox hosts share our process table)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if marker.encode() in fh.read():
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
 
 
 def test_pi_workers_spread_over_three_hosts(three: Sandbox) -> None:
